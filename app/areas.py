@@ -1,0 +1,78 @@
+"""Keeps the area tree consistent on every write (one session hook, every path):
+materialised paths of areas and their descendants, the area a child record inherits from its
+parent record (``__area_from__``), and the derived ``community_id`` of area-bound records."""
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import event, func, update
+from sqlalchemy.orm import Session
+
+from app.validation import RecordInvalid
+
+
+def _maintain_area(session, area):
+    from models import CHILD_LEVEL, Area
+
+    parent = area.parent or (session.get(Area, area.parent_id) if area.parent_id else None)
+    if parent is None and area.level != "district":
+        raise RecordInvalid({"parent": [_l("Only a district can have no parent area")]})
+    if parent is not None and CHILD_LEVEL.get(parent.level) != area.level:
+        raise RecordInvalid({"level": [_l("This level cannot be placed under the chosen parent area")]})
+    old_path = area.path
+    new_path = f"{parent.path if parent is not None else '/'}{area.code}/"
+    if old_path == new_path:
+        return
+    if parent is not None and parent.path.startswith(old_path or "\0"):
+        raise RecordInvalid({"parent": [_l("An area cannot be moved under itself")]})
+    area.path = new_path
+    if old_path and area not in session.new:
+        table = Area.__table__
+        session.execute(
+            update(table)
+            .where(table.c.path.startswith(old_path, autoescape=True), table.c.id != area.id)
+            .values(path=func.replace(table.c.path, old_path, new_path))
+        )
+
+
+def _inherit_area(session, obj):
+    sources = type(obj).__area_from__ or ()
+    for source_name in (sources,) if isinstance(sources, str) else sources:
+        if getattr(obj, "area_id", None) is not None:
+            return
+        source = getattr(obj, source_name, None)
+        if source is not None and source.area_id is not None:
+            obj.area_id = source.area_id
+            obj.area = source.area
+
+
+def _derive_community(session, obj):
+    from models import Area
+
+    if obj.area_id is None:
+        return
+    area = obj.area if obj.area is not None and obj.area.id == obj.area_id else session.get(Area, obj.area_id)
+    community = area.community() if area is not None else None
+    community_id = community.id if community is not None else None
+    if obj.community_id != community_id:
+        obj.community_id = community_id
+
+
+def maintain(session, flush_context, instances):
+    from models import Area
+
+    for obj in list(session.new) + list(session.dirty):
+        if isinstance(obj, Area):
+            _maintain_area(session, obj)
+    for obj in list(session.new) + list(session.dirty):
+        if hasattr(type(obj), "community_id") and hasattr(type(obj), "__area_from__"):
+            _inherit_area(session, obj)
+            _derive_community(session, obj)
+
+
+_installed = False
+
+
+def install():
+    """Register the hook once per process; it must run before scope and audit hooks."""
+    global _installed
+    if not _installed:
+        event.listen(Session, "before_flush", maintain)
+        _installed = True

@@ -1,0 +1,215 @@
+"""The audit log: ONE session hook records every create, update and delete of every business
+model (any path: screen, API, CLI, import, task), plus ``record_event`` for logins, refusals,
+exports and reveals. Entries are written in the same transaction as the change (a rollback leaves
+none), hash-chained in id order under a lock, and never updated or deleted by the application.
+"""
+import hashlib
+import json
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import event, inspect, select, text
+from sqlalchemy.orm import Session
+
+from app import actor
+from app.masking import mask_id_card, mask_phone
+
+GENESIS_HASH = "0" * 64
+# PostgreSQL advisory lock key serialising chain appends across processes ("GJAUDIT").
+ADVISORY_LOCK_KEY = 0x474A4155444954
+_PENDING_KEY = "gongjian_audit_pending"
+_MASKERS = {"id_card": mask_id_card, "phone": mask_phone, "secret": lambda _v: "***"}
+SKIPPED_COLUMNS = {"created_at", "updated_at"}
+
+
+def _jsonable(value):
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def _masked(model, column, value):
+    kind = getattr(model, "__audit_masked__", {}).get(column)
+    if kind is None or value in (None, ""):
+        return _jsonable(value)
+    return _MASKERS[kind](str(value))
+
+
+def _column_attrs(obj):
+    return [attr for attr in inspect(obj).mapper.column_attrs if attr.key not in SKIPPED_COLUMNS]
+
+
+def _snapshot(obj):
+    return {attr.key: _masked(type(obj), attr.key, getattr(obj, attr.key)) for attr in _column_attrs(obj)}
+
+
+def _diff(obj):
+    state = inspect(obj)
+    changes = {}
+    for attr in _column_attrs(obj):
+        history = state.attrs[attr.key].history
+        if not history.has_changes():
+            continue
+        before = history.deleted[0] if history.deleted else None
+        after = history.added[0] if history.added else None
+        if before != after:
+            changes[attr.key] = [_masked(type(obj), attr.key, before), _masked(type(obj), attr.key, after)]
+    return changes
+
+
+def _is_audited(obj):
+    return getattr(type(obj), "__audited__", False)
+
+
+def _before_flush(session, flush_context, instances):
+    pending = session.info.setdefault(_PENDING_KEY, [])
+    for obj in session.new:
+        if _is_audited(obj):
+            pending.append(("create", obj, None))
+    for obj in session.dirty:
+        if _is_audited(obj) and session.is_modified(obj, include_collections=False):
+            changes = _diff(obj)
+            if changes:
+                pending.append(("update", obj, changes))
+    for obj in session.deleted:
+        if _is_audited(obj):
+            before = {key: [value, None] for key, value in _snapshot(obj).items()}
+            pending.append(("delete", obj, before))
+
+
+def _after_flush(session, flush_context):
+    pending = session.info.pop(_PENDING_KEY, [])
+    if not pending:
+        return
+    entries = []
+    for action, obj, changes in pending:
+        if action == "create":
+            changes = {key: [None, value] for key, value in _snapshot(obj).items() if value is not None}
+        entries.append(
+            {
+                "action": action,
+                "record_type": type(obj).__tablename__,
+                "record_id": str(obj.id),
+                "area_id": getattr(obj, "area_id", None),
+                "summary": str(obj)[:300],
+                "changes": json.dumps(changes, ensure_ascii=False, sort_keys=True),
+            }
+        )
+    append_entries(session.connection(), entries)
+
+
+def _after_rollback(session):
+    session.info.pop(_PENDING_KEY, None)
+
+
+def _actor_fields():
+    user = actor.current_user()
+    roles = ",".join(sorted(role.name for role in getattr(user, "roles", []) or [])) if user else ""
+    return {
+        "actor_id": getattr(user, "id", None),
+        "actor": getattr(user, "username", None) or ("system" if actor.is_system() else "anonymous"),
+        "roles": roles[:200],
+        "via": actor.current_via(),
+        "client_addr": actor.current_client_addr(),
+        "request_id": actor.current_request_id(),
+    }
+
+
+HASHED_FIELDS = (
+    "id", "at", "actor_id", "actor", "roles", "via", "client_addr", "request_id", "action",
+    "record_type", "record_id", "area_id", "summary", "changes",
+)
+
+
+def entry_hash(prev_hash, fields):
+    """SHA-256 of the previous hash and this entry's canonical JSON."""
+    payload = {key: _jsonable(fields.get(key)) for key in HASHED_FIELDS}
+    blob = prev_hash + json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def _lock_chain(connection):
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+    # SQLite: the flush already holds the database's single write lock until commit.
+
+
+def append_entries(connection, entries):
+    """Append entries to the chain inside the caller's transaction."""
+    from models import AuditLog
+    from models.base import utcnow
+
+    table = AuditLog.__table__
+    _lock_chain(connection)
+    last = connection.execute(
+        select(table.c.id, table.c.entry_hash).order_by(table.c.id.desc()).limit(1)
+    ).first()
+    prev_id, prev_hash = (last.id, last.entry_hash) if last else (0, GENESIS_HASH)
+    common = _actor_fields()
+    rows = []
+    for offset, entry in enumerate(entries, start=1):
+        row = {**common, **entry, "id": prev_id + offset, "at": utcnow().replace(microsecond=0)}
+        row["prev_hash"] = prev_hash
+        row["entry_hash"] = prev_hash = entry_hash(prev_hash, row)
+        rows.append(row)
+    connection.execute(table.insert(), rows)
+
+
+def record_event(action, record_type=None, record_id=None, summary=None, details=None, area_id=None):
+    """Record a non-CRUD event (login, refusal, export, download, reveal) and commit it."""
+    from app.extensions import db
+
+    entry = {
+        "action": action,
+        "record_type": record_type,
+        "record_id": None if record_id is None else str(record_id),
+        "area_id": area_id,
+        "summary": (summary or "")[:300],
+        "changes": json.dumps(details or {}, ensure_ascii=False, sort_keys=True),
+    }
+    append_entries(db.session.connection(), [entry])
+    db.session.commit()
+
+
+def verify_chain(connection, batch=5000):
+    """Walk the chain in id order. Returns (checked_count, first_bad_id or None, reason)."""
+    from models import AuditLog
+
+    table = AuditLog.__table__
+    prev_hash, prev_id, checked = None, None, 0
+    last_id = 0
+    while True:
+        rows = connection.execute(
+            select(table).where(table.c.id > last_id).order_by(table.c.id).limit(batch)
+        ).mappings().all()
+        if not rows:
+            return checked, None, None
+        for row in rows:
+            if prev_id is not None and row["id"] != prev_id + 1:
+                return checked, row["id"], "gap"
+            if prev_hash is not None and row["prev_hash"] != prev_hash:
+                return checked, row["id"], "broken link"
+            if entry_hash(row["prev_hash"], dict(row)) != row["entry_hash"]:
+                return checked, row["id"], "altered"
+            prev_hash, prev_id = row["entry_hash"], row["id"]
+            checked += 1
+        last_id = rows[-1]["id"]
+
+
+_installed = False
+
+
+def install():
+    """Register the session hooks once per process."""
+    global _installed
+    if _installed:
+        return
+    event.listen(Session, "before_flush", _before_flush)
+    event.listen(Session, "after_flush", _after_flush)
+    event.listen(Session, "after_rollback", _after_rollback)
+    event.listen(Session, "after_soft_rollback", lambda session, previous: _after_rollback(session))
+    _installed = True

@@ -1,0 +1,84 @@
+"""The shipped roles and exactly what each may do (三员分立: the system admin, the security admin
+and the auditor are different people; no role may edit or delete the audit log).
+
+Each resource has two permissions, ``can_read`` and ``can_write`` (views/base.py maps FAB's
+methods onto them); ``sync_roles`` makes the database match this table exactly.
+"""
+from flask_babel import lazy_gettext as _l
+
+BUSINESS = ["Area", "Unit", "UnitCheckin", "Agreement", "PartyMember", "MemberCheckin", "Need", "Resource",
+            "Project", "ProjectClaim", "ServiceRecord", "Evaluation", "Meeting", "AgendaItem", "Resolution"]
+REFERENCE = ["GradeOption", "MeetingType", "PostCategory", "ServiceQuota", "Setting"]
+PERSONAL_DATA = ("can_view", "PersonalData")
+# Every signed-in user may edit their own profile and password.
+SELF_SERVICE = [("can_userinfo", "UserDBModelView"), ("resetmypassword", "UserDBModelView"),
+                ("can_this_form_get", "ResetMyPasswordView"), ("can_this_form_post", "ResetMyPasswordView"),
+                ("can_this_form_get", "UserInfoEditView"), ("can_this_form_post", "UserInfoEditView"),
+                ("can_get", "OpenApi"), ("can_show", "SwaggerView")]
+SECURITY_VIEWS = [(p, "UserDBModelView") for p in ("can_list", "can_show", "can_add", "can_edit", "can_delete")] + [
+    (p, "RoleModelView") for p in ("can_list", "can_show", "can_add", "can_edit")] + [
+    ("can_this_form_get", "ResetPasswordView"), ("can_this_form_post", "ResetPasswordView"),
+    ("menu_access", "List Users"), ("menu_access", "List Roles"), ("menu_access", "Security")]
+
+
+def _read(*resources):
+    return [("can_read", r) for r in resources]
+
+
+def _write(*resources):
+    return [("can_read", r) for r in resources] + [("can_write", r) for r in resources]
+
+
+ROLES = {
+    "Admin": _write(*REFERENCE, "Area") + _read(*BUSINESS),
+    "SecurityAdmin": SECURITY_VIEWS + _write("UserScope") + _read("Area", "Unit"),
+    "OrgDept": _read(*BUSINESS, *REFERENCE)
+    + _write("Unit", "UnitCheckin", "Agreement", "MemberCheckin", "Evaluation") + [PERSONAL_DATA],
+    "Auditor": _read(*BUSINESS, *REFERENCE, "AuditLog"),
+    "StreetAdmin": _write(*BUSINESS) + _read(*REFERENCE),
+    "CommunityAdmin": _write(*BUSINESS) + _read(*REFERENCE),
+    "UnitLiaison": _read("Unit", "UnitCheckin", "Agreement", "PartyMember", "MemberCheckin", "Project",
+                         "ServiceRecord", "Evaluation", "Meeting", "AgendaItem", "Resolution", "Need")
+    + _write("Resource", "ProjectClaim") + _read(*REFERENCE),
+    "Public": [],
+}
+ROLE_LABELS = {
+    "Admin": _l("System administrator"),
+    "SecurityAdmin": _l("Security administrator"),
+    "OrgDept": _l("Organisation department"),
+    "Auditor": _l("Auditor"),
+    "StreetAdmin": _l("Street administrator"),
+    "CommunityAdmin": _l("Community administrator"),
+    "UnitLiaison": _l("Unit liaison"),
+    "Public": _l("Public"),
+}
+
+
+def _menu_access(appbuilder, permissions):
+    """Menu entries (and their categories) of the screens a role can read."""
+    from views import MENU
+
+    readable = {view for perm, view in permissions if perm == "can_read"}
+    granted = []
+    for category, _label, _icon, items in MENU:
+        names = [name for view, name, _lbl, _ico in items if view.model.__name__ in readable]
+        granted += [("menu_access", name) for name in names]
+        if names:
+            granted.append(("menu_access", category))
+    return granted
+
+
+def sync_roles(appbuilder):
+    """Create the shipped roles and give each exactly its permissions (idempotent)."""
+    sm = appbuilder.sm
+    for name, permissions in ROLES.items():
+        role = sm.find_role(name) or sm.add_role(name)
+        wanted = list(permissions) + _menu_access(appbuilder, permissions)
+        if name != "Public":
+            wanted += SELF_SERVICE
+        pvs = []
+        for perm, view in dict.fromkeys(wanted):
+            pv = sm.find_permission_view_menu(perm, view) or sm.add_permission_view_menu(perm, view)
+            pvs.append(pv)
+        role.permissions = pvs
+    appbuilder.session.commit()

@@ -1,0 +1,209 @@
+"""Organisation scope: the ONE mechanism deciding which records a user may see and change.
+
+A user's scope is an area node (``UserScope.area``) — they see the records whose area lies in that
+subtree — and, for unit liaisons, a unit (they see only what belongs to their unit). Roles in
+``GLOBAL_ROLES`` without a scope row see the whole district. Everyone else sees nothing.
+
+Everything goes through here: ``ScopedInterface`` is the datamodel of every screen and API, so
+list, show, edit, delete, bulk actions, related-field choices, related views and ``_info`` all
+filter the same way; ``restrict(query, Model)`` serves exports, reports and tasks; the session
+hook ``check_writes`` refuses to create or move a record out of scope on every path.
+"""
+from dataclasses import dataclass
+from typing import Optional
+
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import event, false, or_, select, true
+from sqlalchemy.orm import Session
+
+from app import actor
+
+# Roles that see every area unless a scope row narrows them.
+GLOBAL_ROLES = {"Admin", "OrgDept", "Auditor"}
+
+
+class ScopeViolation(Exception):
+    """Raised when a write would put a record outside the acting user's scope."""
+
+    def __init__(self, message=None, field="area"):
+        self.message = message or _l("This area is outside your scope")
+        self.field = field
+        super().__init__(str(self.message))
+
+    def __str__(self):
+        return str(self.message)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one user may see: everything, an area subtree (by path prefix), a unit, or nothing."""
+
+    unrestricted: bool = False
+    area_path: Optional[str] = None
+    unit_id: Optional[int] = None
+
+    @property
+    def empty(self):
+        return not self.unrestricted and self.area_path is None and self.unit_id is None
+
+
+UNRESTRICTED = Scope(unrestricted=True)
+NOTHING = Scope()
+
+
+def scope_for(user):
+    """The scope of ``user`` (None means system work, which is unrestricted)."""
+    if user is None:
+        return UNRESTRICTED
+    row = getattr(user, "scope", None)
+    if row is not None and (row.area_id or row.unit_id):
+        return Scope(area_path=row.area.path if row.area is not None else None, unit_id=row.unit_id)
+    if {role.name for role in getattr(user, "roles", [])} & GLOBAL_ROLES:
+        return UNRESTRICTED
+    return NOTHING
+
+
+def current_scope():
+    if actor.is_system():
+        return UNRESTRICTED
+    return scope_for(actor.current_user())
+
+
+def subtree_area_ids(area_path):
+    """A subquery of the ids of every area under (and including) the node with ``area_path``."""
+    from models import Area
+
+    return select(Area.id).where(Area.path.startswith(area_path, autoescape=True)).scalar_subquery()
+
+
+def clause(model, scope=None):
+    """The WHERE clause limiting ``model`` to ``scope`` (None when nothing needs filtering)."""
+    scope = scope or current_scope()
+    if scope.unrestricted:
+        return None
+    if scope.empty:
+        return false()
+    parts = []
+    if scope.area_path is not None:
+        parts.append(_area_clause(model, scope.area_path))
+    if scope.unit_id is not None:
+        parts.append(_unit_clause(model, scope.unit_id))
+    # A liaison with an area sees their unit's records within that area only.
+    result = parts[0]
+    for part in parts[1:]:
+        result = result & part
+    return result
+
+
+def _area_clause(model, area_path):
+    custom = getattr(model, "__scope_area__", None)
+    if custom is not None:
+        return custom(area_path)
+    if getattr(model, "__tablename__", None) == "area":
+        return model.path.startswith(area_path, autoescape=True)
+    if hasattr(model, "area_id"):
+        return model.area_id.in_(subtree_area_ids(area_path))
+    # Reference data (meeting types, grade scale, post categories...) is shared by all areas.
+    return true() if getattr(model, "__shared_reference__", False) else false()
+
+
+def _unit_clause(model, unit_id):
+    custom = getattr(model, "__scope_unit__", None)
+    if custom is not None:
+        return custom(unit_id)
+    return true() if getattr(model, "__shared_reference__", False) else false()
+
+
+def restrict(query, model, scope=None):
+    """Apply the scope to an ORM ``Query`` or a Core ``Select`` over ``model``."""
+    where = clause(model, scope)
+    return query if where is None else query.filter(where) if hasattr(query, "filter") else query.where(where)
+
+
+def is_visible(item, scope=None):
+    """Whether a loaded record is inside the scope (asks the database, like every list does)."""
+    model = type(item)
+    where = clause(model, scope)
+    if where is None:
+        return True
+    from app.extensions import db
+
+    return db.session.execute(select(model.id).where(model.id == item.id).where(where)).first() is not None
+
+
+def area_in_scope(area, scope=None):
+    scope = scope or current_scope()
+    if scope.unrestricted:
+        return True
+    if scope.area_path is None or area is None:
+        return scope.area_path is None and scope.unit_id is not None
+    return (area.path or "").startswith(scope.area_path)
+
+
+class ScopedInterface(SQLAInterface):
+    """FAB's SQLAlchemy interface with the scope applied to every query it builds.
+
+    FAB's ``get`` (show, edit, delete, actions), ``query`` and its count, the related-field
+    choices (``get_related_interface``) and chart grouping all pass through ``apply_filters`` or
+    ``_get_base_query``; ``get_related_obj`` is re-done here because FAB bypasses both.
+    """
+
+    def apply_filters(self, query, filters):
+        return restrict(super().apply_filters(query, filters), self.obj)
+
+    def _get_base_query(self, query, filters=None, order_column="", order_direction=""):
+        query = restrict(query, self.obj)
+        return super()._get_base_query(query, filters, order_column, order_direction)
+
+    def get_related_obj(self, col_name, value):
+        model = self.get_related_model(col_name)
+        return restrict(self.session.query(model), model).filter(model.id == value).one_or_none()
+
+    def query_count(self, query, filters=None, select_columns=None):
+        """Count without FAB's outer joins for the selected columns: many-to-one outer joins
+        cannot change the number of rows, and over 1M rows the join costs seconds."""
+        if select_columns and not self.exists_col_to_many(select_columns):
+            select_columns = None
+        return super().query_count(query, filters, select_columns)
+
+
+def check_writes(session, flush_context, instances):
+    """Session hook: refuse to create or move a record outside the acting user's scope."""
+    scope = current_scope()
+    if scope.unrestricted:
+        return
+    for obj in list(session.new) + list(session.dirty):
+        if not getattr(type(obj), "__audited__", False):
+            continue
+        area_id = getattr(obj, "area_id", None)
+        if area_id is None and type(obj).__tablename__ != "area":
+            continue
+        if session.is_modified(obj) or obj in session.new:
+            _check_object_area(session, obj, scope)
+
+
+def _check_object_area(session, obj, scope):
+    from models import Area
+
+    if type(obj) is Area:
+        parent = obj.parent or (session.get(Area, obj.parent_id) if obj.parent_id else None)
+        target_ok = parent is not None and area_in_scope(parent, scope) and obj.path != scope.area_path
+        if obj in session.new and not target_ok:
+            raise ScopeViolation(field="parent")
+        return
+    area = obj.area if obj.area is not None and obj.area.id == obj.area_id else session.get(Area, obj.area_id)
+    if scope.area_path is not None and not area_in_scope(area, scope):
+        raise ScopeViolation()
+
+
+_installed = False
+
+
+def install():
+    """Register the session hooks once per process (they read the acting user at flush time)."""
+    global _installed
+    if _installed:
+        return
+    event.listen(Session, "before_flush", check_writes)
+    _installed = True

@@ -1,0 +1,550 @@
+"""Domain format rules of Gongjian: the one place that says what a valid value looks like.
+
+Every rule is a plain function that takes a raw value, returns the normalized value and raises
+:class:`DomainValidationError` with a translatable message when the value is wrong:
+
+* :func:`validate_id_card` - PRC resident ID-card number (GB 11643-1999, 18 characters);
+* :func:`validate_credit_code` - unified social credit code of a unit (GB 32100-2015);
+* :func:`validate_mobile` - mainland mobile phone number;
+* :func:`validate_hours` - hours of one service record;
+* :func:`validate_date_not_future`, :func:`validate_date_order` - date sanity.
+
+Screens (WTForms) and the REST API (marshmallow) use the same functions through
+:func:`wtforms_validator` and :func:`marshmallow_validator`, so a user sees the same message
+wherever the value is entered.  Messages are lazy strings (``flask_babel.lazy_gettext``) with
+English msgids; they are translated when rendered, so importing this module needs no app context.
+"""
+import re
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+
+from flask_babel import lazy_gettext as _l
+
+__all__ = [
+    "DomainValidationError",
+    "normalize_id_card",
+    "id_card_check_char",
+    "validate_id_card",
+    "CREDIT_CODE_CHARS",
+    "CREDIT_CODE_CATEGORIES",
+    "credit_code_check_char",
+    "validate_credit_code",
+    "validate_mobile",
+    "validate_hours",
+    "validate_date_not_future",
+    "validate_date_order",
+    "wtforms_validator",
+    "marshmallow_validator",
+    "HOURS_MIN_EXCLUSIVE",
+    "HOURS_MAX",
+]
+
+
+class DomainValidationError(ValueError):
+    """A value breaks a domain format rule; ``.message`` is the (lazy) translatable message."""
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self):
+        return str(self.message)
+
+
+def _is_blank(value):
+    return value is None or (isinstance(value, str) and value.strip() == "")
+
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+# --------------------------------------------------------------------------------------------
+# Resident ID card (GB 11643-1999)
+# --------------------------------------------------------------------------------------------
+
+# ISO 7064 MOD 11-2: weight of position i (1-based, left to right) is 2**(18-i) mod 11.
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK_CHARS = "10X98765432"
+_ID_FORMAT = re.compile(r"^\d{17}[\dX]$")
+# First two digits of the address code: provinces / autonomous regions / municipalities
+# (GB/T 2260), plus 71 Taiwan, 81 Hong Kong, 82 Macao and 83 (residence permits of Taiwan residents).
+_ID_PROVINCES = frozenset(
+    {11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46,
+     50, 51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 83}
+)
+
+
+def normalize_id_card(value):
+    """Return the ID-card number without any whitespace and in upper case ('x' -> 'X')."""
+    if value is None:
+        return ""
+    return _WHITESPACE.sub("", str(value)).upper()
+
+
+def id_card_check_char(first17):
+    """Return the check character (0-9 or X) for the first 17 digits of an ID-card number."""
+    total = sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS))
+    return _ID_CHECK_CHARS[total % 11]
+
+
+def validate_id_card(value, today=None):
+    """Validate an 18-character resident ID-card number and return it normalized.
+
+    Checks: 17 digits followed by a digit or X; a plausible region code (known province prefix);
+    a real birth date (YYYYMMDD, year >= 1900, not after ``today``); the MOD 11-2 check character.
+    """
+    number = normalize_id_card(value)
+    if not _ID_FORMAT.match(number):
+        raise DomainValidationError(
+            _l("Invalid ID-card number: it must be 18 characters, 17 digits followed by a digit or X")
+        )
+    if int(number[:2]) not in _ID_PROVINCES or number[2:6] == "0000":
+        raise DomainValidationError(
+            _l("Invalid ID-card number: the first six digits are not a valid region code")
+        )
+    try:
+        birth = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
+        birth = None
+    today = today or date.today()
+    if birth is None or birth.year < 1900 or birth > today:
+        raise DomainValidationError(
+            _l("Invalid ID-card number: the birth date (digits 7 to 14) is not a real past date")
+        )
+    if id_card_check_char(number[:17]) != number[17]:
+        raise DomainValidationError(_l("Invalid ID-card number: the check digit does not match"))
+    return number
+
+
+# --------------------------------------------------------------------------------------------
+# Unified social credit code (GB 32100-2015)
+# --------------------------------------------------------------------------------------------
+
+CREDIT_CODE_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # 31 characters: no I, O, S, V, Z
+_CREDIT_CHARS = CREDIT_CODE_CHARS
+_CREDIT_VALUES = {c: i for i, c in enumerate(_CREDIT_CHARS)}
+# Weight of position i (0-based) is 3**i mod 31.
+_CREDIT_WEIGHTS = tuple(pow(3, i, 31) for i in range(17))
+# Registration authority code (1st char) -> allowed organisation category codes (2nd char).
+CREDIT_CODE_CATEGORIES = {
+    "1": "1239",    # 机构编制: 机关, 事业单位, 中央编办直管群团, 其他
+    "2": "19",      # 外交
+    "3": "123459",  # 司法行政: 律所, 公证处, 基层法律服务所, 司法鉴定机构, 仲裁委员会, 其他
+    "4": "19",      # 文化
+    "5": "1239",    # 民政: 社会团体, 民办非企业单位, 基金会, 其他
+    "6": "129",     # 旅游
+    "7": "129",     # 宗教
+    "8": "19",      # 工会
+    "9": "123",     # 市场监管 (工商): 企业, 个体工商户, 农民专业合作社
+    "A": "19",      # 中央军委改革和编制办公室
+    "N": "1239",    # 农业: 组级, 村级, 乡镇级集体经济组织, 其他
+    "Y": "1",       # 其他
+}
+_CREDIT_CATEGORIES = CREDIT_CODE_CATEGORIES
+_CREDIT_FORMAT = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{18}$")
+
+
+def credit_code_check_char(first17):
+    """Return the GB 32100 check character for the first 17 characters of a credit code."""
+    total = sum(_CREDIT_VALUES[c] * w for c, w in zip(first17, _CREDIT_WEIGHTS))
+    return _CREDIT_CHARS[(31 - total % 31) % 31]
+
+
+def validate_credit_code(value):
+    """Validate an 18-character unified social credit code and return it in upper case."""
+    code = normalize_id_card(value)  # same normalization: no whitespace, upper case
+    if not _CREDIT_FORMAT.match(code):
+        raise DomainValidationError(
+            _l("Invalid unified social credit code: it must be 18 characters of digits and "
+               "capital letters other than I, O, S, V and Z")
+        )
+    categories = _CREDIT_CATEGORIES.get(code[0])
+    if categories is None or code[1] not in categories:
+        raise DomainValidationError(
+            _l("Invalid unified social credit code: the first two characters are not a known "
+               "registration authority and organisation category")
+        )
+    if not code[2:8].isdigit() or code[2] == "0":
+        raise DomainValidationError(
+            _l("Invalid unified social credit code: characters 3 to 8 must be a region code")
+        )
+    if credit_code_check_char(code[:17]) != code[17]:
+        raise DomainValidationError(
+            _l("Invalid unified social credit code: the check character does not match")
+        )
+    return code
+
+
+# --------------------------------------------------------------------------------------------
+# Mobile phone
+# --------------------------------------------------------------------------------------------
+
+_MOBILE_FORMAT = re.compile(r"^1[3-9]\d{9}$")
+_MOBILE_SEPARATORS = re.compile(r"[\s\-]+")
+
+
+def validate_mobile(value):
+    """Validate a mainland mobile number; strip spaces, dashes and a +86 / 86 prefix.
+
+    Returns the bare 11-digit number.
+    """
+    number = _MOBILE_SEPARATORS.sub("", "" if value is None else str(value))
+    if number.startswith("+86"):
+        number = number[3:]
+    elif number.startswith("86") and len(number) == 13:
+        number = number[2:]
+    if not _MOBILE_FORMAT.match(number):
+        raise DomainValidationError(
+            _l("Invalid mobile number: it must be 11 digits starting with 13 to 19")
+        )
+    return number
+
+
+# --------------------------------------------------------------------------------------------
+# Service hours
+# --------------------------------------------------------------------------------------------
+
+HOURS_MIN_EXCLUSIVE = Decimal("0")
+HOURS_MAX = Decimal("24")
+_HOURS_QUANTUM = Decimal("0.01")
+
+
+def validate_hours(value):
+    """Validate the hours of one service record: more than 0, at most 24, at most 2 decimals.
+
+    Accepts int, str, float or Decimal and returns a Decimal with two decimal places.
+    """
+    message = _l("Service hours must be more than 0 and at most 24, with at most 2 decimal places")
+    if value is None or isinstance(value, bool):
+        raise DomainValidationError(message)
+    try:
+        hours = Decimal(str(value).strip()) if not isinstance(value, Decimal) else value
+    except (InvalidOperation, ValueError):
+        raise DomainValidationError(message) from None
+    if not hours.is_finite() or hours <= HOURS_MIN_EXCLUSIVE or hours > HOURS_MAX:
+        raise DomainValidationError(message)
+    if hours != hours.quantize(_HOURS_QUANTUM):
+        raise DomainValidationError(message)
+    return hours.quantize(_HOURS_QUANTUM)
+
+
+# --------------------------------------------------------------------------------------------
+# Dates
+# --------------------------------------------------------------------------------------------
+
+
+def _as_date(value):
+    return value.date() if isinstance(value, datetime) else value
+
+
+def validate_date_not_future(d, today=None):
+    """Reject a date (or datetime, by its date) later than ``today``; return ``d`` unchanged."""
+    if d is None:
+        return d
+    today = today or date.today()
+    if _as_date(d) > _as_date(today):
+        raise DomainValidationError(
+            _l("The date %(date)s is in the future", date=_as_date(d).isoformat())
+        )
+    return d
+
+
+def validate_date_order(start, end, start_label=None, end_label=None):
+    """Require ``end`` strictly after ``start`` (dates or datetimes); skip when either is None.
+
+    ``start_label`` / ``end_label`` (e.g. lazy field labels) name the two values in the message.
+    Returns ``(start, end)``.
+    """
+    if start is None or end is None:
+        return start, end
+    if isinstance(start, datetime) != isinstance(end, datetime):
+        start, end = _as_date(start), _as_date(end)
+    if not end > start:
+        raise DomainValidationError(
+            _l(
+                "%(end_label)s (%(end)s) must be after %(start_label)s (%(start)s)",
+                end_label=end_label or _l("The end"),
+                end=end.isoformat(sep=" ") if isinstance(end, datetime) else end.isoformat(),
+                start_label=start_label or _l("the start"),
+                start=start.isoformat(sep=" ") if isinstance(start, datetime) else start.isoformat(),
+            )
+        )
+    return start, end
+
+
+# --------------------------------------------------------------------------------------------
+# Adapters: one rule, one message on screens and in the API
+# --------------------------------------------------------------------------------------------
+
+
+def wtforms_validator(fn, normalize=False, **kwargs):
+    """Wrap a rule as a WTForms validator ``(form, field)``.
+
+    Empty values pass (use DataRequired/Optional for required-ness).  With ``normalize=True`` the
+    field's data is replaced by the rule's return value (e.g. 'x' -> 'X', '+86 138...' -> '138...').
+    Extra keyword arguments are passed to ``fn``.
+    """
+    from wtforms.validators import ValidationError
+
+    def _validate(form, field):
+        if _is_blank(field.data):
+            return
+        try:
+            result = fn(field.data, **kwargs)
+        except DomainValidationError as exc:
+            raise ValidationError(str(exc.message)) from None
+        if normalize:
+            field.data = result
+
+    _validate.__name__ = "wtforms_" + getattr(fn, "__name__", "validator")
+    return _validate
+
+
+def marshmallow_validator(fn, **kwargs):
+    """Wrap a rule as a marshmallow field validator ``(value)``; None and blank strings pass."""
+    from marshmallow import ValidationError
+
+    def _validate(value):
+        if _is_blank(value):
+            return
+        try:
+            fn(value, **kwargs)
+        except DomainValidationError as exc:
+            raise ValidationError(str(exc.message)) from None
+
+    _validate.__name__ = "marshmallow_" + getattr(fn, "__name__", "validator")
+    return _validate
+
+
+# --------------------------------------------------------------------------------------------
+# Record rules: checks on a whole record (formats of known columns, dates in order, uniqueness,
+# domain constraints). Screens (form_with_record_rules) and the API (raise_for_record) both run
+# ``check_record``, so a user gets the same message wherever the record is entered.
+# --------------------------------------------------------------------------------------------
+
+# Columns whose format is checked (and normalised) on every model that has them.
+COLUMN_FORMATS = {
+    "id_card": validate_id_card,
+    "credit_code": validate_credit_code,
+    "phone": validate_mobile,
+    "liaison_phone": validate_mobile,
+    "grid_worker_phone": validate_mobile,
+    "hours": lambda value: float(validate_hours(value)),
+}
+# Dates that may not lie in the future.
+PAST_DATES = ("registered_on", "confirmed_on", "signed_on", "served_on", "verified_on", "party_joined_on",
+              "claimed_on", "submitted_on", "letter_sent_on")
+# (start, end) pairs that must be in order, per column names.
+DATE_ORDERS = (("starts_on", "ends_on"), ("registered_on", "confirmed_on"), ("registered_on", "valid_until"),
+               ("served_on", "verified_on"), ("checked_in_at", "checked_out_at"))
+PERIOD_PATTERN = re.compile(r"^\d{4}(Q[1-4])?$")
+
+
+class RecordInvalid(Exception):
+    """A record breaks one or more rules: ``errors`` maps field name → [messages]."""
+
+    def __init__(self, errors):
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {', '.join(str(m) for m in v)}" for k, v in errors.items()))
+
+    def messages(self):
+        return {field: [str(m) for m in msgs] for field, msgs in self.errors.items()}
+
+
+RECORD_RULES = {}
+
+
+def record_rule(table_name):
+    """Register a rule ``fn(rec, pk) -> iterable of (field, message)`` for a table."""
+
+    def register(fn):
+        RECORD_RULES.setdefault(table_name, []).append(fn)
+        return fn
+
+    return register
+
+
+def _has(model, column):
+    return column in model.__table__.c
+
+
+def check_record(model, rec, pk=None):
+    """Run every rule for ``model`` on ``rec`` (anything with attributes); normalise formats in
+    place. Returns {field: [messages]} (empty when the record is valid)."""
+    errors = {}
+
+    def add(field, message):
+        errors.setdefault(field, []).append(message)
+
+    for column, fn in COLUMN_FORMATS.items():
+        if _has(model, column) and not _is_blank(getattr(rec, column, None)):
+            try:
+                setattr(rec, column, fn(getattr(rec, column)))
+            except DomainValidationError as exc:
+                add(column, exc.message)
+    for column in PAST_DATES:
+        if _has(model, column):
+            try:
+                validate_date_not_future(getattr(rec, column, None))
+            except DomainValidationError as exc:
+                add(column, exc.message)
+    for start, end in DATE_ORDERS:
+        if _has(model, start) and _has(model, end) and end not in errors:
+            try:
+                validate_date_order(getattr(rec, start, None), getattr(rec, end, None),
+                                    _label(start), _label(end))
+            except DomainValidationError as exc:
+                add(end, exc.message)
+    for rule in RECORD_RULES.get(model.__tablename__, []):
+        for field, message in rule(rec, pk) or ():
+            add(field, message)
+    return errors
+
+
+def _label(column):
+    from views.labels import LABELS
+
+    return LABELS.get(column, column)
+
+
+def raise_for_record(item, editing=False):
+    """API path: check a loaded item, raising RecordInvalid (answered 400 with the fields)."""
+    from sqlalchemy import inspect as sa_inspect
+
+    pk = sa_inspect(item).identity[0] if editing and sa_inspect(item).identity else None
+    errors = check_record(type(item), item, pk)
+    if errors:
+        raise RecordInvalid(errors)
+
+
+class _FormRecord:
+    """The record as the form would save it: the stored item's values under the form's data."""
+
+    def __init__(self, form, existing):
+        object.__setattr__(self, "_form", form)
+        object.__setattr__(self, "_existing", existing)
+
+    def __getattr__(self, name):
+        form = object.__getattribute__(self, "_form")
+        if name in form._fields:
+            return form._fields[name].data
+        existing = object.__getattribute__(self, "_existing")
+        return getattr(existing, name, None) if existing is not None else None
+
+    def __setattr__(self, name, value):
+        form = object.__getattribute__(self, "_form")
+        if name in form._fields:
+            form._fields[name].data = value
+
+
+def form_with_record_rules(form_class, model, editing):
+    """Screen path: a form class whose ``validate`` also runs the record rules, putting each
+    message on its field so the user keeps what they typed."""
+    from flask import flash, request
+
+    class RecordRulesForm(form_class):
+        def validate(self, extra_validators=None):
+            valid = super().validate(extra_validators=extra_validators)
+            pk = request.view_args.get("pk") if editing and request.view_args else None
+            existing = _load_existing(model, pk)
+            errors = check_record(model, _FormRecord(self, existing), pk)
+            for field, messages in errors.items():
+                if field in self._fields:
+                    self._fields[field].errors = list(self._fields[field].errors) + [str(m) for m in messages]
+                else:
+                    for message in messages:
+                        flash(str(message), "danger")
+            return valid and not errors
+
+    RecordRulesForm.__name__ = form_class.__name__
+    return RecordRulesForm
+
+
+def _load_existing(model, pk):
+    if pk is None:
+        return None
+    from app.extensions import db
+
+    with db.session.no_autoflush:
+        return db.session.get(model, int(pk))
+
+
+# --- rules per record type ----------------------------------------------------------------
+
+
+@record_rule("party_member")
+def _member_unique_id_card(rec, pk):
+    from flask import current_app
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.masking import id_card_digest
+    from models import PartyMember
+
+    if _is_blank(rec.id_card):
+        return
+    try:
+        digest = id_card_digest(rec.id_card, current_app.config["PERSONAL_DATA_HASH_KEY"])
+    except ValueError:
+        return
+    query = select(PartyMember.id).where(PartyMember.id_card_digest == digest)
+    if pk is not None:
+        query = query.where(PartyMember.id != int(pk))
+    with db.session.no_autoflush:
+        if db.session.execute(query).first() is not None:
+            yield "id_card", _l("A Party member with this ID-card number is already registered")
+
+
+@record_rule("service_record")
+def _service_needs_doer(rec, pk):
+    if rec.member is None and rec.unit is None and getattr(rec, "member_id", None) is None \
+            and getattr(rec, "unit_id", None) is None:
+        yield "member", _l("Choose the Party member or the unit who did the service")
+
+
+@record_rule("project_claim")
+def _claim_needs_claimant(rec, pk):
+    if rec.member is None and rec.unit is None and getattr(rec, "member_id", None) is None \
+            and getattr(rec, "unit_id", None) is None:
+        yield "unit", _l("Choose the unit or the Party member who claims the project")
+
+
+def _rejection_needs_reason(rec, pk):
+    if rec.status == "rejected" and _is_blank(rec.reject_reason):
+        yield "reject_reason", _l("Give the reason for the rejection")
+
+
+for _table in ("need", "resource", "project"):
+    record_rule(_table)(_rejection_needs_reason)
+
+
+@record_rule("unit_checkin")
+def _confirmation_needs_date(rec, pk):
+    if rec.status == "confirmed" and rec.confirmed_on is None:
+        yield "confirmed_on", _l("A confirmed check-in needs its confirmation date")
+
+
+@record_rule("evaluation")
+def _evaluation_period_and_grade(rec, pk):
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from models import MemberCheckin
+
+    if not _is_blank(rec.period) and not PERIOD_PATTERN.match(str(rec.period)):
+        yield "period", _l("Write the period as a year (2026) or a quarter (2026Q3)")
+    grade = rec.grade
+    member_id = rec.member.id if rec.member is not None else getattr(rec, "member_id", None)
+    if grade is not None and grade.requires_checkin and member_id is not None:
+        with db.session.no_autoflush:
+            reported = db.session.execute(
+                select(MemberCheckin.id).where(MemberCheckin.member_id == member_id).limit(1)
+            ).first()
+        if reported is None:
+            yield "grade", _l("A member who never checked in cannot receive this grade")
+
+
+@record_rule("resolution")
+def _resolution_sign_off(rec, pk):
+    if rec.status == "done" and _is_blank(rec.evidence):
+        yield "evidence", _l("A resolution can only be signed off as done with evidence")

@@ -1,0 +1,108 @@
+"""Gongjian configuration: one Config read from environment variables, with embedded defaults.
+
+GONGJIAN_ENV selects the mode: ``demo`` (default; SQLite and an embedded Celery broker under the
+data dir), ``testing`` or ``production`` (which refuses to start without a strong SECRET_KEY).
+Every numeric rule of the field (quotas, grade scales, thresholds) is data in the database, not here.
+"""
+import os
+from datetime import timedelta
+
+from flask_appbuilder.const import AUTH_DB
+
+BASE_DIR = os.path.abspath(os.path.dirname(__file__))
+DEMO_SECRET_KEY = "gongjian-demo-secret-key-not-for-production"
+DEMO_PASSWORD = "Gongjian@2026"
+
+
+def env(name, default=None):
+    """Return an environment variable, or the default when unset or empty."""
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def env_int(name, default):
+    return int(env(name, default))
+
+
+def env_bool(name, default):
+    return str(env(name, default)).lower() in ("1", "true", "yes", "on")
+
+
+class Config:
+    """Settings for one app instance; ``Config()`` re-reads the environment each time."""
+
+    def __init__(self):
+        self.GONGJIAN_ENV = env("GONGJIAN_ENV", "demo")
+        self.DATA_DIR = os.path.abspath(env("GONGJIAN_DATA_DIR", os.path.join(BASE_DIR, "instance")))
+        self.SECRET_KEY = env("SECRET_KEY", DEMO_SECRET_KEY)
+        # Key of the HMAC used to match duplicate ID-card numbers; derived from SECRET_KEY unless set.
+        self.PERSONAL_DATA_HASH_KEY = env("GONGJIAN_HASH_KEY", self.SECRET_KEY)
+        self.DEMO_PASSWORD = env("GONGJIAN_DEMO_PASSWORD", DEMO_PASSWORD)
+
+        self.SQLALCHEMY_DATABASE_URI = env(
+            "DATABASE_URL", "sqlite:///" + os.path.join(self.DATA_DIR, "gongjian.sqlite")
+        )
+        self.SQLALCHEMY_TRACK_MODIFICATIONS = False
+        self.SQLALCHEMY_ENGINE_OPTIONS = engine_options(self.SQLALCHEMY_DATABASE_URI)
+
+        # Celery: the embedded default needs no service (kombu's SQLAlchemy transport on SQLite).
+        self.CELERY_BROKER_URL = env(
+            "CELERY_BROKER_URL", "sqla+sqlite:///" + os.path.join(self.DATA_DIR, "celery-broker.sqlite")
+        )
+        self.CELERY_RESULT_BACKEND = env(
+            "CELERY_RESULT_BACKEND", "db+sqlite:///" + os.path.join(self.DATA_DIR, "celery-results.sqlite")
+        )
+        self.CELERY_ALWAYS_EAGER = env_bool("CELERY_ALWAYS_EAGER", self.GONGJIAN_ENV == "testing")
+        self.REMINDER_SCAN_MINUTES = env_int("GONGJIAN_REMINDER_SCAN_MINUTES", 60)
+
+        # Flask-AppBuilder
+        self.APP_NAME = env("GONGJIAN_APP_NAME", "共建 · 党建引领网格化治理")
+        self.APP_THEME = ""
+        self.AUTH_TYPE = AUTH_DB
+        self.AUTH_ROLE_ADMIN = "Admin"
+        self.AUTH_ROLE_PUBLIC = "Public"
+        self.AUTH_USER_REGISTRATION = False
+        self.FAB_ADD_SECURITY_API = True
+        self.FAB_API_SWAGGER_UI = self.GONGJIAN_ENV != "production"
+        self.FAB_API_MAX_PAGE_SIZE = env_int("GONGJIAN_API_MAX_PAGE_SIZE", 100)
+        self.FAB_UPDATE_PERMS = True
+        self.FAB_BASE_TEMPLATE = "gongjian/baselayout.html"
+        self.FAB_INDEX_VIEW = "views.home.HomeView"
+        self.FAB_PASSWORD_COMPLEXITY_ENABLED = False
+        self.UPLOAD_FOLDER = os.path.join(self.DATA_DIR, "uploads")
+        self.FILE_ALLOWED_EXTENSIONS = ("pdf", "jpg", "jpeg", "png", "doc", "docx", "xls", "xlsx", "zip")
+        self.MAX_CONTENT_LENGTH = env_int("GONGJIAN_MAX_UPLOAD_MB", 20) * 1024 * 1024
+
+        # Language: Chinese first, English second.
+        self.BABEL_DEFAULT_LOCALE = "zh"
+        self.BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+        self.BABEL_TRANSLATION_DIRECTORIES = os.path.join(BASE_DIR, "translations")
+        self.LANGUAGES = {
+            "zh": {"flag": "cn", "name": "中文"},
+            "en": {"flag": "gb", "name": "English"},
+        }
+
+        # Web security
+        self.WTF_CSRF_ENABLED = env_bool("GONGJIAN_CSRF", True)
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = self.GONGJIAN_ENV == "production"
+        self.PERMANENT_SESSION_LIFETIME = timedelta(minutes=env_int("GONGJIAN_SESSION_MINUTES", 30))
+        self.JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=env_int("GONGJIAN_TOKEN_MINUTES", 30))
+        self.RATELIMIT_STORAGE_URI = env("GONGJIAN_RATELIMIT_STORAGE", "memory://")
+
+        if self.GONGJIAN_ENV == "testing":
+            self.TESTING = True
+
+    def as_dict(self):
+        return {k: v for k, v in vars(self).items() if k.isupper()}
+
+
+def engine_options(url):
+    """Engine options per backend: SQLite waits for locks; PostgreSQL cursors plan for all rows."""
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30}}
+    if url.startswith("postgresql"):
+        # Server-side cursors (exports) otherwise plan for fast first rows: see STACK-NOTES.
+        return {"pool_pre_ping": True, "connect_args": {"options": "-c cursor_tuple_fraction=1.0"}}
+    return {"pool_pre_ping": True}

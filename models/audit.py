@@ -1,0 +1,32 @@
+"""The audit log: append-only, hash-chained entries written by app/audit.py only."""
+from sqlalchemy import BigInteger, Column, DateTime, Integer, String, Text
+from flask_appbuilder import Model
+
+from .base import utcnow
+
+
+class AuditLog(Model):
+    """One entry. ``entry_hash`` = SHA-256 over the previous entry's hash and this entry's fields."""
+
+    __tablename__ = "audit_log"
+    __audited__ = False
+
+    id = Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at = Column(DateTime, nullable=False, default=utcnow, index=True)
+    actor_id = Column(Integer, index=True)
+    actor = Column(String(64), index=True)
+    roles = Column(String(200))
+    via = Column(String(20), nullable=False, default="web")  # web, api, cli, task
+    client_addr = Column(String(64))
+    request_id = Column(String(64))
+    action = Column(String(32), nullable=False, index=True)
+    record_type = Column(String(64), index=True)
+    record_id = Column(String(64), index=True)
+    area_id = Column(Integer, index=True)
+    summary = Column(String(300))
+    changes = Column(Text)  # JSON: {field: [before, after]}
+    prev_hash = Column(String(64), nullable=False)
+    entry_hash = Column(String(64), nullable=False, unique=True)
+
+    def __repr__(self):
+        return f"{self.at} {self.actor} {self.action} {self.record_type}#{self.record_id}"

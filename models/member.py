@@ -1,0 +1,49 @@
+"""In-service Party members (在职党员) who report to the community where they live.
+
+Identity is the ID-card number; ``id_card_digest`` (a keyed HMAC, app/masking.py) is unique, so the
+same person can never be registered twice, even while the number is shown masked.
+"""
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Column, Date, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import relationship, validates
+
+from .base import AreaMixin, BusinessModel, Choices
+
+GENDERS = Choices(("male", _l("Male")), ("female", _l("Female")))
+
+
+class PartyMember(AreaMixin, BusinessModel):
+    """A member; ``area`` is where they live (community, grid or micro-grid)."""
+
+    __tablename__ = "party_member"
+
+    name = Column(String(50), nullable=False, index=True)
+    gender = Column(String(10))
+    id_card = Column(String(18), nullable=False)
+    id_card_digest = Column(String(64), nullable=False, unique=True)
+    phone = Column(String(20))
+    employer_id = Column(Integer, ForeignKey("unit.id"), index=True)
+    employer = relationship("Unit", back_populates="members")
+    party_joined_on = Column(Date)
+    skills = Column(String(200))
+    post_category_id = Column(Integer, ForeignKey("post_category.id"))
+    post_category = relationship("PostCategory")
+    preferred_post = Column(String(100))
+    address = Column(String(200))
+    note = Column(Text)
+
+    checkins = relationship("MemberCheckin", back_populates="member")
+    service_records = relationship("ServiceRecord", back_populates="member", lazy="dynamic")
+
+    __audit_masked__ = {"id_card": "id_card", "phone": "phone", "id_card_digest": "secret"}
+
+    @validates("id_card")
+    def _digest_id_card(self, key, value):
+        """Keep the keyed hash in step with the number (duplicates are matched on the hash)."""
+        from flask import current_app
+
+        from app.masking import id_card_digest
+
+        if value:
+            self.id_card_digest = id_card_digest(value, current_app.config["PERSONAL_DATA_HASH_KEY"])
+        return value

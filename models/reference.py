@@ -1,0 +1,56 @@
+"""Reference data an admin edits: service post categories, service quotas and settings.
+
+Quotas, thresholds and scales differ by district, so they live here as data, never in code.
+"""
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Boolean, Column, Float, Integer, String, Text
+
+from .base import BusinessModel, Choices
+
+QUOTA_PERIODS = Choices(("quarter", _l("Quarter")), ("year", _l("Year")))
+
+
+class PostCategory(BusinessModel):
+    """A service post an in-service member may claim (楼道长, 政策宣传员, 调解员, 巡逻员…)."""
+
+    __shared_reference__ = True
+    __tablename__ = "post_category"
+
+    name = Column(String(50), nullable=False, unique=True)
+    description = Column(Text)
+    active = Column(Boolean, nullable=False, default=True)
+
+
+class ServiceQuota(BusinessModel):
+    """What a checked-in member must do in a period, e.g. ≥ 4 activities and ≥ 50 hours a year."""
+
+    __shared_reference__ = True
+    __tablename__ = "service_quota"
+
+    name = Column(String(50), nullable=False, unique=True)
+    period = Column(String(10), nullable=False, default="quarter")
+    min_activities = Column(Integer, nullable=False, default=0)
+    min_hours = Column(Float, nullable=False, default=0)
+    min_points = Column(Float, nullable=False, default=0)
+    active = Column(Boolean, nullable=False, default=True)
+
+
+class Setting(BusinessModel):
+    """A named setting with a value an admin edits (e.g. the check-in rate threshold)."""
+
+    __tablename__ = "setting"
+
+    key = Column(String(64), nullable=False, unique=True)
+    value = Column(String(200), nullable=False)
+    description = Column(Text)
+
+    def __repr__(self):
+        return self.key
+
+
+# Settings the product reads, with their defaults (written by `gongjian init`).
+DEFAULT_SETTINGS = {
+    "points_per_hour": ("1", _l("Points earned per service hour")),
+    "checkin_rate_threshold": ("95", _l("Check-in rate (%) under which a unit is flagged")),
+    "reregister_months": ("6", _l("Months after which an in-service member must re-register")),
+}

@@ -1,0 +1,44 @@
+"""What a unit liaison (单位联络员) sees: the records of their own unit, declared per model for
+app/scope.py. Kept together so the liaison's whole view of the data reads in one place."""
+from sqlalchemy import exists, or_, select
+
+from .checkin import Agreement, MemberCheckin, UnitCheckin
+from .evaluation import Evaluation
+from .lists import Project, ProjectClaim, Resource
+from .meeting import AgendaItem, Meeting, Resolution, meeting_unit, resolution_co_unit
+from .member import PartyMember
+from .service import ServiceRecord
+
+
+def _members_of(unit_id):
+    return select(PartyMember.id).where(PartyMember.employer_id == unit_id).scalar_subquery()
+
+
+def _meetings_of(unit_id):
+    return select(meeting_unit.c.meeting_id).where(meeting_unit.c.unit_id == unit_id).scalar_subquery()
+
+
+UNIT_SCOPES = {
+    UnitCheckin: lambda u: UnitCheckin.unit_id == u,
+    Agreement: lambda u: Agreement.checkin_id.in_(select(UnitCheckin.id).where(UnitCheckin.unit_id == u)),
+    Resource: lambda u: Resource.unit_id == u,
+    PartyMember: lambda u: PartyMember.employer_id == u,
+    MemberCheckin: lambda u: MemberCheckin.member_id.in_(_members_of(u)),
+    ServiceRecord: lambda u: or_(ServiceRecord.unit_id == u, ServiceRecord.member_id.in_(_members_of(u))),
+    Evaluation: lambda u: Evaluation.member_id.in_(_members_of(u)),
+    ProjectClaim: lambda u: or_(ProjectClaim.unit_id == u, ProjectClaim.member_id.in_(_members_of(u))),
+    # Liaisons see approved projects (to claim them) and those their unit claimed.
+    Project: lambda u: or_(
+        Project.status == "approved",
+        exists().where(ProjectClaim.project_id == Project.id, ProjectClaim.unit_id == u),
+    ),
+    Meeting: lambda u: Meeting.id.in_(_meetings_of(u)),
+    AgendaItem: lambda u: AgendaItem.meeting_id.in_(_meetings_of(u)),
+    Resolution: lambda u: or_(
+        Resolution.lead_unit_id == u,
+        Resolution.id.in_(select(resolution_co_unit.c.resolution_id).where(resolution_co_unit.c.unit_id == u)),
+    ),
+}
+
+for _model, _clause in UNIT_SCOPES.items():
+    _model.__scope_unit__ = staticmethod(_clause)

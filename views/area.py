@@ -1,0 +1,31 @@
+"""Screens and API of the area tree (区域网格): district, streets, communities, grids, micro-grids."""
+
+from models import AREA_LEVELS, Area
+from views.base import GongjianApi, GongjianModelView
+
+
+class AreaView(GongjianModelView):
+    model = Area
+    choice_columns = {"level": AREA_LEVELS}
+    list_columns = ["name", "code", "level", "parent", "grid_worker", "household_heads", "central_households"]
+    search_columns = ["name", "code", "level", "grid_worker"]
+    show_columns = ["name", "code", "level", "parent", "path", "grid_worker", "grid_worker_phone",
+                    "household_heads", "central_households", "note"]
+    add_columns = ["parent", "level", "code", "name", "grid_worker", "grid_worker_phone",
+                   "household_heads", "central_households", "note"]
+    edit_columns = add_columns
+    base_order = ("path", "asc")
+
+
+class AreaApi(GongjianApi):
+    model = Area
+    resource_name = "area"
+    choice_columns = {"level": AREA_LEVELS}
+    list_columns = ["id", "name", "code", "level", "parent_id", "path", "grid_worker",
+                    "household_heads", "central_households"]
+    show_columns = list_columns + ["grid_worker_phone", "note"]
+    add_columns = ["parent", "level", "code", "name", "grid_worker", "grid_worker_phone",
+                   "household_heads", "central_households", "note"]
+    edit_columns = add_columns
+    search_columns = ["name", "code", "level", "parent"]
+    order_columns = ["id", "name", "code", "path"]

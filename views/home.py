@@ -1,0 +1,19 @@
+"""The home page: the signed-in user's area with its key counts, computed through the scope."""
+from flask import g, redirect, url_for
+from flask_appbuilder import IndexView, expose
+
+from app.stats import area_summary
+
+
+class HomeView(IndexView):
+    route_base = ""
+    default_view = "index"
+    index_template = "gongjian/home.html"
+
+    @expose("/")
+    def index(self):
+        user = g.user if g.user is not None and g.user.is_authenticated else None
+        if user is None:
+            return redirect(url_for(self.appbuilder.sm.auth_view.__class__.__name__ + ".login"))
+        return self.render_template(self.index_template, appbuilder=self.appbuilder,
+                                    summary=area_summary(user))

@@ -1,0 +1,103 @@
+"""Screens and API of joint meetings (联席会议 …), agenda items, resolutions (议定事项) and
+meeting types; includes the printable minutes page (会议纪要)."""
+from flask import abort
+from flask_appbuilder import expose
+from flask_appbuilder.security.decorators import has_access
+
+from models import MEETING_STATUS, RESOLUTION_STATUS, AgendaItem, Meeting, MeetingType, Resolution
+from views.base import COMMUNITY_SEARCH, GongjianApi, GongjianModelView
+
+MEETING_COLUMNS = ["meeting_type", "title", "area", "status", "held_at", "place", "convener", "note_taker",
+                   "attendees", "units", "minutes"]
+RESOLUTION_COLUMNS = ["meeting", "title", "requirements", "lead_unit", "lead_person", "co_units", "co_owners",
+                      "deadline", "status", "progress", "evidence", "evidence_file"]
+AGENDA_COLUMNS = ["meeting", "seq", "title", "proposer", "discussion"]
+
+
+class AgendaItemView(GongjianModelView):
+    model = AgendaItem
+    list_columns = ["meeting", "seq", "title", "proposer"]
+    search_columns = ["title", "proposer", "community"]
+    search_form_query_rel_fields = COMMUNITY_SEARCH
+    show_columns = add_columns = edit_columns = AGENDA_COLUMNS
+    base_order = ("seq", "asc")
+
+
+class ResolutionView(GongjianModelView):
+    model = Resolution
+    choice_columns = {"status": RESOLUTION_STATUS}
+    list_columns = ["title", "meeting", "lead_person", "lead_unit", "deadline", "status"]
+    search_columns = ["title", "status", "deadline", "lead_person", "lead_unit", "community"]
+    search_form_query_rel_fields = COMMUNITY_SEARCH
+    show_columns = RESOLUTION_COLUMNS + ["area", "signed_off_by", "signed_off_at"]
+    add_columns = edit_columns = RESOLUTION_COLUMNS
+    base_order = ("deadline", "asc")
+
+
+class MeetingView(GongjianModelView):
+    model = Meeting
+    choice_columns = {"status": MEETING_STATUS}
+    list_columns = ["held_at", "meeting_type", "title", "area", "convener", "status"]
+    search_columns = ["title", "meeting_type", "status", "held_at", "convener", "community"]
+    search_form_query_rel_fields = COMMUNITY_SEARCH
+    show_columns = add_columns = edit_columns = MEETING_COLUMNS
+    related_views = [AgendaItemView, ResolutionView]
+    show_template = "gongjian/meeting_show.html"
+    base_order = ("held_at", "desc")
+
+    @expose("/minutes/<int:pk>")
+    @has_access
+    def print_minutes(self, pk):
+        """A printable minutes page (会议纪要); out-of-scope ids are 404 like missing ones."""
+        meeting = self.datamodel.get(pk)
+        if meeting is None:
+            abort(404)
+        return self.render_template("gongjian/minutes.html", meeting=meeting,
+                                    statuses=RESOLUTION_STATUS)
+
+
+class MeetingTypeView(GongjianModelView):
+    model = MeetingType
+    list_columns = ["name", "description", "active"]
+    show_columns = add_columns = edit_columns = ["name", "description", "active"]
+    base_order = ("id", "asc")
+
+
+class MeetingApi(GongjianApi):
+    model = Meeting
+    resource_name = "meeting"
+    choice_columns = {"status": MEETING_STATUS}
+    list_columns = ["id", "meeting_type_id", "meeting_type.name", "title", "area_id", "community_id", "status",
+                    "held_at", "place", "convener", "note_taker"]
+    show_columns = ["id"] + MEETING_COLUMNS
+    add_columns = edit_columns = MEETING_COLUMNS
+    search_columns = ["title", "meeting_type", "status", "held_at", "area", "community"]
+    order_columns = ["id", "held_at", "title"]
+
+
+class ResolutionApi(GongjianApi):
+    model = Resolution
+    resource_name = "resolution"
+    choice_columns = {"status": RESOLUTION_STATUS}
+    list_columns = ["id", "meeting_id", "title", "area_id", "community_id", "lead_unit_id", "lead_person",
+                    "co_owners", "deadline", "status", "signed_off_by", "signed_off_at"]
+    show_columns = ["id"] + [c for c in RESOLUTION_COLUMNS if c != "evidence_file"] + [
+        "area_id", "signed_off_by", "signed_off_at"]
+    add_columns = edit_columns = [c for c in RESOLUTION_COLUMNS if c != "evidence_file"]
+    search_columns = ["title", "status", "deadline", "meeting", "lead_unit", "area", "community"]
+    order_columns = ["id", "deadline", "status"]
+
+
+class AgendaItemApi(GongjianApi):
+    model = AgendaItem
+    resource_name = "agenda_item"
+    list_columns = show_columns = ["id", "meeting_id", "area_id", "seq", "title", "proposer", "discussion"]
+    add_columns = edit_columns = AGENDA_COLUMNS
+    search_columns = ["meeting", "title"]
+
+
+class MeetingTypeApi(GongjianApi):
+    model = MeetingType
+    resource_name = "meeting_type"
+    list_columns = show_columns = ["id", "name", "description", "active"]
+    add_columns = edit_columns = ["name", "description", "active"]

@@ -1,0 +1,35 @@
+"""Screens and API of in-service Party members (在职党员)."""
+from flask_appbuilder.models.sqla.filters import FilterStartsWith
+
+from models import GENDERS, PartyMember
+from views.base import COMMUNITY_SEARCH, GongjianApi, GongjianModelView
+from views.checkin import MemberCheckinView
+from views.service import ServiceRecordView
+
+MEMBER_COLUMNS = ["name", "gender", "id_card", "phone", "employer", "area", "party_joined_on", "skills",
+                  "post_category", "preferred_post", "address", "note"]
+
+
+class PartyMemberView(GongjianModelView):
+    model = PartyMember
+    choice_columns = {"gender": GENDERS}
+    list_columns = ["name", "gender", "id_card", "phone", "employer", "area", "post_category"]
+    search_columns = ["name", "phone", "community", "employer", "skills", "post_category"]
+    search_form_query_rel_fields = COMMUNITY_SEARCH
+    show_columns = MEMBER_COLUMNS
+    add_columns = MEMBER_COLUMNS
+    edit_columns = MEMBER_COLUMNS
+    related_views = [MemberCheckinView, ServiceRecordView]
+
+
+class PartyMemberApi(GongjianApi):
+    model = PartyMember
+    resource_name = "party_member"
+    choice_columns = {"gender": GENDERS}
+    list_columns = ["id", "name", "gender", "id_card", "phone", "employer_id", "employer.name", "area_id",
+                    "area.name", "community_id", "post_category_id"]
+    show_columns = ["id"] + MEMBER_COLUMNS + ["community_id"]
+    add_columns = MEMBER_COLUMNS
+    edit_columns = MEMBER_COLUMNS
+    search_columns = ["name", "phone", "area", "community", "employer", "post_category"]
+    order_columns = ["id", "name"]

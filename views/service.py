@@ -1,0 +1,29 @@
+"""Screens and API of service records (服务记录)."""
+from models import ServiceRecord
+from views.base import COMMUNITY_SEARCH, GongjianApi, GongjianModelView
+
+SERVICE_COLUMNS = ["member", "unit", "project", "area", "served_on", "hours", "points", "content",
+                   "verified_by", "verified_on", "checked_in_at", "checked_out_at", "note"]
+
+
+class ServiceRecordView(GongjianModelView):
+    model = ServiceRecord
+    list_columns = ["served_on", "member", "unit", "content", "hours", "points", "verified_by"]
+    search_columns = ["served_on", "content", "community", "verified_by"]
+    search_form_query_rel_fields = COMMUNITY_SEARCH
+    show_columns = SERVICE_COLUMNS
+    add_columns = [c for c in SERVICE_COLUMNS if c != "area"]
+    edit_columns = add_columns
+    base_order = ("id", "desc")
+
+
+class ServiceRecordApi(GongjianApi):
+    model = ServiceRecord
+    resource_name = "service_record"
+    list_columns = ["id", "member_id", "unit_id", "project_id", "area_id", "community_id", "served_on",
+                    "hours", "points", "content", "verified_by", "verified_on"]
+    show_columns = ["id"] + SERVICE_COLUMNS
+    add_columns = [c for c in SERVICE_COLUMNS if c != "area"]
+    edit_columns = add_columns
+    search_columns = ["member", "unit", "project", "area", "community", "served_on", "content"]
+    order_columns = ["id", "served_on", "hours"]
