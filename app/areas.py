@@ -32,27 +32,32 @@ def _maintain_area(session, area):
         )
 
 
+def _area_of(session, obj):
+    """The area object of a record, pending or persistent, even when only area_id was set."""
+    from models import Area
+
+    area = obj.area
+    if area is not None and (obj.area_id is None or area.id == obj.area_id):
+        return area
+    return session.get(Area, obj.area_id) if obj.area_id is not None else None
+
+
 def _inherit_area(session, obj):
     sources = type(obj).__area_from__ or ()
     for source_name in (sources,) if isinstance(sources, str) else sources:
-        if getattr(obj, "area_id", None) is not None:
+        if _area_of(session, obj) is not None:
             return
         source = getattr(obj, source_name, None)
-        if source is not None and source.area_id is not None:
-            obj.area_id = source.area_id
-            obj.area = source.area
+        source_area = _area_of(session, source) if source is not None else None
+        if source_area is not None:
+            obj.area = source_area
 
 
 def _derive_community(session, obj):
-    from models import Area
-
-    if obj.area_id is None:
-        return
-    area = obj.area if obj.area is not None and obj.area.id == obj.area_id else session.get(Area, obj.area_id)
+    area = _area_of(session, obj)
     community = area.community() if area is not None else None
-    community_id = community.id if community is not None else None
-    if obj.community_id != community_id:
-        obj.community_id = community_id
+    if obj.community is not community:
+        obj.community = community
 
 
 def maintain(session, flush_context, instances):

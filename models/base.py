@@ -81,4 +81,4 @@ class AreaMixin:
 
     @declared_attr
     def community(cls):
-        return relationship("Area", foreign_keys=[cls.community_id], viewonly=True)
+        return relationship("Area", foreign_keys=[cls.community_id])

@@ -1,0 +1,199 @@
+"""Test fixtures: a real app per database backend (SQLite, and PostgreSQL when reachable), a small
+district with the contract's users, and clients that log in as those users with CSRF on.
+
+Set GONGJIAN_REQUIRE_SERVICES=1 (CI does) to turn "PostgreSQL/Redis/Chromium unreachable" from
+a skip into a failure. GONGJIAN_TEST_DATABASE_URL points at a PostgreSQL server whose database
+may be used to create throw-away databases.
+"""
+import os
+import re
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+os.environ.setdefault("GONGJIAN_ENV", "testing")
+
+REQUIRE_SERVICES = os.environ.get("GONGJIAN_REQUIRE_SERVICES") == "1"
+PG_URL = os.environ.get("GONGJIAN_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PASSWORD = "Test-Passw0rd!"
+BACKENDS = [b for b in os.environ.get("GONGJIAN_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
+
+
+def service_unavailable(what):
+    """Skip on a laptop without the service; fail in CI (GONGJIAN_REQUIRE_SERVICES=1)."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{what} is required (GONGJIAN_REQUIRE_SERVICES=1) but unreachable")
+    pytest.skip(f"{what} unreachable")
+
+
+def _pg_admin_url():
+    return PG_URL.replace("postgresql+psycopg://", "postgresql://")
+
+
+def create_pg_database():
+    """Create a throw-away database on the test server; returns (sqlalchemy url, drop function)."""
+    import psycopg
+
+    name = f"gongjian_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with psycopg.connect(_pg_admin_url(), autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError:
+        service_unavailable("PostgreSQL")
+    base = PG_URL.rsplit("/", 1)[0]
+
+    def drop():
+        with psycopg.connect(_pg_admin_url(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return f"{base}/{name}", drop
+
+
+def make_app(tmp_dir, database_url=None, **overrides):
+    from app import create_app
+
+    config = {
+        "GONGJIAN_ENV": "testing",
+        "TESTING": True,
+        "DATA_DIR": str(tmp_dir),
+        "UPLOAD_FOLDER": str(tmp_dir / "uploads"),
+        "SQLALCHEMY_DATABASE_URI": database_url or f"sqlite:///{tmp_dir}/gongjian.sqlite",
+        "WTF_CSRF_ENABLED": True,
+        "CELERY_ALWAYS_EAGER": True,
+        "DEMO_PASSWORD": PASSWORD,
+        **overrides,
+    }
+    from config import engine_options
+
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(config["SQLALCHEMY_DATABASE_URI"])
+    return create_app(config)
+
+
+def run_cli(app, *args):
+    result = app.test_cli_runner().invoke(args=list(args))
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def app(request, tmp_path_factory):
+    """A migrated app with roles, reference data and the test users, per backend."""
+    drop = None
+    url = None
+    if request.param == "postgresql":
+        url, drop = create_pg_database()
+    tmp_dir = tmp_path_factory.mktemp(f"gongjian-{request.param}")
+    application = make_app(tmp_dir, url)
+    application.config["BACKEND"] = request.param
+    run_cli(application, "gongjian", "init")
+    with application.app_context():
+        from tests.factories import create_users
+
+        create_users(application)
+    yield application
+    if drop is not None:
+        from app.extensions import db
+
+        with application.app_context():
+            db.engine.dispose()
+        drop()
+
+
+@pytest.fixture
+def world(app):
+    """A small district: two streets, two communities with grids, units, and each test user's
+    scope. Everything is removed after the test (users stay)."""
+    from tests.factories import build_world, clean_business_data
+
+    with app.app_context():
+        data = build_world(app)
+    yield data
+    with app.app_context():
+        clean_business_data(app)
+
+
+@pytest.fixture
+def db_session(app):
+    from app.extensions import db
+
+    with app.app_context():
+        yield db.session
+
+
+class Browser:
+    """A test client logged in through the real login form, with CSRF on."""
+
+    def __init__(self, app, username=None):
+        self.app = app
+        self.client = app.test_client()
+        if username:
+            self.login(username)
+
+    def csrf_token(self, url):
+        page = self.client.get(url)
+        match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.get_data(as_text=True)) or \
+            re.search(r'id="csrf_token" name="csrf_token" type="hidden" value="([^"]+)"', page.get_data(as_text=True))
+        assert match, f"no CSRF token on {url}: {page.status_code}"
+        return match.group(1)
+
+    def login(self, username, password=PASSWORD):
+        token = self.csrf_token("/login/")
+        response = self.client.post("/login/", data={"username": username, "password": password,
+                                                     "csrf_token": token})
+        return response
+
+    def get(self, url, **kwargs):
+        return self.client.get(url, **kwargs)
+
+    def submit(self, form_url, data, post_url=None):
+        """GET a form page (for its CSRF token), then POST the data to it."""
+        token = self.csrf_token(form_url)
+        return self.client.post(post_url or form_url, data={**data, "csrf_token": token})
+
+    def post(self, url, data=None, with_token_from=None):
+        data = dict(data or {})
+        if with_token_from:
+            data["csrf_token"] = self.csrf_token(with_token_from)
+        return self.client.post(url, data=data)
+
+
+class Api:
+    """A REST client authenticated with a JWT from /api/v1/security/login."""
+
+    def __init__(self, app, username, password=PASSWORD):
+        self.client = app.test_client()
+        response = self.client.post("/api/v1/security/login",
+                                    json={"username": username, "password": password, "provider": "db"})
+        assert response.status_code == 200, response.get_data(as_text=True)
+        self.headers = {"Authorization": f"Bearer {response.json['access_token']}"}
+
+    def get(self, url, **kwargs):
+        return self.client.get(url, headers=self.headers, **kwargs)
+
+    def post(self, url, json=None):
+        return self.client.post(url, headers=self.headers, json=json)
+
+    def put(self, url, json=None):
+        return self.client.put(url, headers=self.headers, json=json)
+
+    def delete(self, url):
+        return self.client.delete(url, headers=self.headers)
+
+
+@pytest.fixture
+def browser(app):
+    return lambda username=None: Browser(app, username)
+
+
+@pytest.fixture
+def api(app):
+    return lambda username: Api(app, username)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark tests that run on the PostgreSQL backend, so `-m postgres` selects them."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("app") == "postgresql":
+            item.add_marker(pytest.mark.postgres)

@@ -1,0 +1,121 @@
+"""Builders of test data: the contract's users (once per app) and a small district (per test)."""
+from datetime import date, timedelta
+
+from sqlalchemy import text
+
+from app.actor import acting_as
+from app.extensions import db
+from app.fakedata import FakeData
+
+PASSWORD = "Test-Passw0rd!"
+USERS = {
+    "admin": "Admin",
+    "security": "SecurityAdmin",
+    "orgdept": "OrgDept",
+    "auditor": "Auditor",
+    "street1": "StreetAdmin",
+    "community1": "CommunityAdmin",
+    "community2": "CommunityAdmin",
+    "liaison1": "UnitLiaison",
+    "nobody": "Public",
+}
+# Tables kept between tests (reference data and FAB's security tables).
+KEPT_TABLES = {"grade_option", "meeting_type", "post_category", "service_quota", "setting", "alembic_version"}
+
+fake = FakeData(seed=7)
+
+
+def create_users(app):
+    sm = app.appbuilder.sm
+    for username, role in USERS.items():
+        if sm.find_user(username=username) is None:
+            sm.add_user(username, username, "测试", f"{username}@example.cn", sm.find_role(role), PASSWORD)
+
+
+def user(app, username):
+    return app.appbuilder.sm.find_user(username=username)
+
+
+def clean_business_data(app):
+    from flask_appbuilder import Model
+
+    db.session.rollback()
+    tables = [t for t in reversed(Model.metadata.sorted_tables)
+              if not t.name.startswith("ab_") and t.name not in KEPT_TABLES]
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text("TRUNCATE " + ", ".join(f'"{t.name}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+    else:
+        for table in tables:
+            db.session.execute(table.delete())
+    db.session.commit()
+
+
+def area(name, level, code, parent=None, **kw):
+    from models import Area
+
+    node = Area(name=name, level=level, code=code, parent=parent, **kw)
+    db.session.add(node)
+    return node
+
+
+def member(area_node, employer=None, name=None, **kw):
+    from models import PartyMember
+
+    row = PartyMember(name=name or fake.person_name(), id_card=kw.pop("id_card", None) or fake.id_card(),
+                      phone=kw.pop("phone", None) or fake.mobile(), area=area_node, employer=employer,
+                      gender=kw.pop("gender", "female"), **kw)
+    db.session.add(row)
+    return row
+
+
+def build_world(app):
+    """District 天山区 → 幸福街道 (community 幸福社区 with grids 1, 2) and 和平街道 (和平社区 with grid 1)."""
+    from models import (Meeting, MeetingType, MemberCheckin, Resolution, ServiceRecord, Unit, UnitCheckin,
+                        UserScope)
+
+    with acting_as(None, via="test"):
+        district = area("天山区", "district", "650102")
+        street1 = area("幸福街道", "street", "650102001", district)
+        street2 = area("和平街道", "street", "650102002", district)
+        c1 = area("幸福社区", "community", "650102001001", street1)
+        c2 = area("和平社区", "community", "650102002001", street2)
+        g11 = area("幸福社区第一网格", "grid", "650102001001001", c1, grid_worker="田云", grid_worker_phone=fake.mobile())
+        g12 = area("幸福社区第二网格", "grid", "650102001001002", c1)
+        g21 = area("和平社区第一网格", "grid", "650102002001001", c2)
+        unit1 = Unit(name="天山区市场监督管理局", unit_type="organ", credit_code=fake.credit_code(kind="1", cat="1"),
+                     area=c1, member_count=30, liaison="王强", liaison_phone=fake.mobile())
+        unit2 = Unit(name="和平供电公司", unit_type="soe", credit_code=fake.credit_code(), area=c2, member_count=80)
+        db.session.add_all([unit1, unit2])
+        db.session.flush()
+        checkin1 = UnitCheckin(unit=unit1, area=c1, status="confirmed", registered_on=date.today() - timedelta(30),
+                               confirmed_on=date.today() - timedelta(20))
+        checkin2 = UnitCheckin(unit=unit2, area=c2, status="registered", registered_on=date.today() - timedelta(10))
+        m1 = member(g11, unit1, name="张丽")
+        m2 = member(g21, unit2, name="李明")
+        db.session.add_all([checkin1, checkin2])
+        db.session.flush()
+        db.session.add(MemberCheckin(member=m1, area=g11, status="confirmed", registered_on=date.today() - timedelta(5)))
+        db.session.add(ServiceRecord(member=m1, served_on=date.today() - timedelta(2), hours=2, points=2,
+                                     content="楼道杂物清理"))
+        db.session.add(ServiceRecord(member=m2, served_on=date.today() - timedelta(3), hours=1.5, points=1.5,
+                                     content="政策宣讲"))
+        mtype = db.session.query(MeetingType).filter_by(name="圆桌会议").one()
+        meeting1 = Meeting(meeting_type=mtype, title="幸福社区圆桌会议", area=c1, convener="何涛", note_taker="田云",
+                           held_at=date.today() - timedelta(7), units=[unit1])
+        meeting2 = Meeting(meeting_type=mtype, title="和平社区圆桌会议", area=c2, convener="赵红",
+                           held_at=date.today() - timedelta(7))
+        db.session.add_all([meeting1, meeting2])
+        db.session.add(Resolution(meeting=meeting1, title="更换燃气表电池", lead_person="田云", lead_unit=unit1,
+                                  deadline=date.today() + timedelta(10)))
+        db.session.add(Resolution(meeting=meeting2, title="小区停车难", lead_person="赵红",
+                                  deadline=date.today() - timedelta(3), status="overdue"))
+        scopes = {"street1": {"area": street1}, "community1": {"area": c1}, "community2": {"area": c2},
+                  "liaison1": {"unit": unit1}}
+        for username, values in scopes.items():
+            db.session.add(UserScope(user=user(app, username), **values))
+        db.session.commit()
+    ids = dict(district=district.id, street1=street1.id, street2=street2.id, c1=c1.id, c2=c2.id, g11=g11.id,
+               g12=g12.id, g21=g21.id, unit1=unit1.id, unit2=unit2.id, m1=m1.id, m2=m2.id, meeting1=meeting1.id,
+               meeting2=meeting2.id, checkin1=checkin1.id, checkin2=checkin2.id)
+    db.session.remove()
+    return ids
