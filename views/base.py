@@ -12,7 +12,8 @@ from wtforms.validators import DataRequired, Optional
 
 from app import masking, validation
 from app.audit import record_event
-from app.scope import ScopedInterface
+from app.extensions import db
+from app.scope import ScopedInterface, ScopeViolation
 from views.labels import LABELS, DESCRIPTIONS
 
 # FAB method name → the one permission ("can_read" / "can_write") of the resource.
@@ -109,6 +110,24 @@ class GongjianApi(ResourceMixin, ModelRestApi):
         }
         self.label_columns = {**LABELS, **(self.label_columns or {})}
         super().__init__()
+
+    def post_headless(self):
+        return self._answer_rule_violations(super().post_headless)
+
+    def put_headless(self, pk):
+        return self._answer_rule_violations(lambda: super(GongjianApi, self).put_headless(pk))
+
+    def _answer_rule_violations(self, call):
+        """Rule and scope violations answer 400 with {field: [reasons]}; FAB's @safe would
+        turn them into a 500. The session is rolled back: nothing is half-written."""
+        try:
+            return call()
+        except validation.RecordInvalid as exc:
+            db.session.rollback()
+            return self.response_400(message=exc.messages())
+        except ScopeViolation as exc:
+            db.session.rollback()
+            return self.response_400(message={exc.field: [str(exc.message)]})
 
     def pre_add(self, item):
         validation.raise_for_record(item, editing=False)

@@ -1,0 +1,153 @@
+"""In-service Party members: validation, duplicates, masking, CRUD through screen and API."""
+import re
+
+from app.fakedata import FakeData
+from app.extensions import db
+
+fake = FakeData(seed=11)
+BAD_ID = "110105199001011235"  # check digit wrong (…1234 would need another last char)
+
+
+def valid_id():
+    return fake.id_card(region="650102")
+
+
+def member_payload(world, **overrides):
+    payload = {"name": "王芳", "gender": "female", "id_card": valid_id(), "phone": "13812345678",
+               "area": world["g11"], "employer": world["unit1"], "skills": "法律咨询"}
+    payload.update(overrides)
+    return payload
+
+
+def test_api_rejects_bad_id_card_with_field_and_reason(world, api):
+    client = api("community1")
+    response = client.post("/api/v1/party_member/", json=member_payload(world, id_card=BAD_ID))
+    assert response.status_code == 400
+    assert "id_card" in response.json["message"]
+    assert "check" in response.json["message"]["id_card"][0].lower()
+
+
+def test_api_rejects_bad_phone_and_keeps_nothing(world, api, app):
+    client = api("community1")
+    before = client.get("/api/v1/party_member/").json["count"]
+    response = client.post("/api/v1/party_member/", json=member_payload(world, phone="12345"))
+    assert response.status_code == 400
+    assert list(response.json["message"]) == ["phone"]
+    assert client.get("/api/v1/party_member/").json["count"] == before
+
+
+def test_api_message_is_chinese_with_zh_locale(world, api):
+    client = api("community1")
+    response = client.post("/api/v1/party_member/?_l_=zh", json=member_payload(world, id_card=BAD_ID))
+    assert response.status_code == 400
+    assert re.search(r"[\u4e00-\u9fff]", response.json["message"]["id_card"][0])
+
+
+def test_same_person_cannot_be_registered_twice(world, api):
+    client = api("community1")
+    id_card = valid_id()
+    first = client.post("/api/v1/party_member/", json=member_payload(world, id_card=id_card))
+    assert first.status_code == 201, first.json
+    # Same number with a lowercase x or spaces is the same person.
+    again = client.post("/api/v1/party_member/", json=member_payload(world, id_card=" " + id_card.lower()))
+    assert again.status_code == 400
+    assert list(again.json["message"]) == ["id_card"]
+
+
+def test_duplicate_detected_across_communities_without_revealing_it(world, api):
+    first = api("community1").post("/api/v1/party_member/", json=member_payload(world))
+    assert first.status_code == 201
+    id_card = first.json["result"]["id_card"]
+    assert "*" not in id_card  # the creator got back what they typed
+    other = api("community2").post("/api/v1/party_member/",
+                                   json=member_payload(world, id_card=id_card, area=world["g21"], employer=None))
+    assert other.status_code == 400
+    assert "幸福" not in str(other.json)
+
+
+def test_api_crud_round_trip(world, api):
+    client = api("community1")
+    created = client.post("/api/v1/party_member/", json=member_payload(world, name="陈晨"))
+    assert created.status_code == 201
+    pk = created.json["id"]
+    shown = client.get(f"/api/v1/party_member/{pk}")
+    assert shown.json["result"]["name"] == "陈晨"
+    assert shown.json["result"]["id_card"].count("*") == 8  # masked for a community admin
+    updated = client.put(f"/api/v1/party_member/{pk}", json={"skills": "矛盾调解"})
+    assert updated.status_code == 200, updated.json
+    assert client.get(f"/api/v1/party_member/{pk}").json["result"]["skills"] == "矛盾调解"
+    assert client.delete(f"/api/v1/party_member/{pk}").status_code == 200
+    assert client.get(f"/api/v1/party_member/{pk}").status_code == 404
+
+
+def test_update_cannot_take_another_members_id_card(world, api):
+    client = api("community1")
+    a = client.post("/api/v1/party_member/", json=member_payload(world)).json
+    b = client.post("/api/v1/party_member/", json=member_payload(world)).json
+    response = client.put(f"/api/v1/party_member/{b['id']}", json={"id_card": a["result"]["id_card"]})
+    assert response.status_code == 400
+    assert list(response.json["message"]) == ["id_card"]
+    # Re-saving a member with its own number is fine.
+    same = client.put(f"/api/v1/party_member/{a['id']}", json={"id_card": a["result"]["id_card"], "skills": "理发"})
+    assert same.status_code == 200, same.json
+
+
+def test_list_masks_personal_data_unless_permitted(world, api):
+    masked = api("community1").get("/api/v1/party_member/").json["result"]
+    assert all(re.fullmatch(r"\d{6}\*{8}[\dX]{4}", row["id_card"]) for row in masked)
+    assert all(re.fullmatch(r"\d{3}\*{4}\d{4}", row["phone"]) for row in masked)
+    full = api("orgdept").get("/api/v1/party_member/").json["result"]
+    assert all(re.fullmatch(r"\d{17}[\dX]", row["id_card"]) for row in full)
+
+
+def test_screen_shows_field_error_in_chinese_and_keeps_input(world, browser):
+    user = browser("community1")
+    response = user.submit("/partymemberview/add", {
+        "name": "赵敏", "gender": "female", "id_card": BAD_ID, "phone": "13812345678",
+        "area": str(world["g11"]), "employer": str(world["unit1"])})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200  # the form is shown again, not a redirect
+    assert "身份证" in page and "校验" in page
+    assert 'value="赵敏"' in page  # what the user typed is kept
+    assert BAD_ID in page
+
+
+def test_screen_add_and_list_masked(world, browser, app):
+    user = browser("community1")
+    id_card = valid_id()
+    response = user.submit("/partymemberview/add", {
+        "name": "钱多多", "gender": "male", "id_card": id_card, "phone": "13912345678",
+        "area": str(world["g12"]), "employer": str(world["unit1"])})
+    assert response.status_code == 302
+    listing = user.get("/partymemberview/list/").get_data(as_text=True)
+    assert "钱多多" in listing
+    assert id_card[:6] + "********" + id_card[-4:] in listing
+    assert id_card not in listing
+    with app.app_context():
+        from models import PartyMember
+
+        row = db.session.query(PartyMember).filter_by(name="钱多多").one()
+        assert row.community_id == world["c1"]
+        assert row.id_card == id_card
+
+
+def test_show_reveals_to_orgdept_and_is_audited(world, browser, app):
+    user = browser("orgdept")
+    page = user.get(f"/partymemberview/show/{world['m1']}").get_data(as_text=True)
+    with app.app_context():
+        from models import AuditLog, PartyMember
+
+        member = db.session.get(PartyMember, world["m1"])
+        assert member.id_card in page
+        reveal = db.session.query(AuditLog).filter_by(action="reveal", record_type="party_member").one()
+        assert reveal.actor == "orgdept" and reveal.record_id == str(world["m1"])
+
+
+def test_show_masks_for_community_admin(world, browser, app):
+    page = browser("community1").get(f"/partymemberview/show/{world['m1']}").get_data(as_text=True)
+    with app.app_context():
+        from models import PartyMember
+
+        member = db.session.get(PartyMember, world["m1"])
+        assert member.id_card not in page
+        assert member.id_card[:6] + "********" in page
