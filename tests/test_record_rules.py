@@ -1,0 +1,147 @@
+"""Domain rules on every record, through the API and the screens, with the same message."""
+from datetime import date, timedelta
+
+import pytest
+
+from app.fakedata import FakeData
+
+fake = FakeData(seed=31)
+TODAY = date.today()
+TOMORROW = TODAY + timedelta(days=1)
+
+
+def test_unit_credit_code_checksum(world, api):
+    client = api("community1")
+    good = fake.credit_code()
+    bad = good[:-1] + ("0" if good[-1] != "0" else "1")
+    response = client.post("/api/v1/unit/", json={"name": "某科技有限公司", "unit_type": "private",
+                                                  "area": world["c1"], "credit_code": bad})
+    assert response.status_code == 400 and list(response.json["message"]) == ["credit_code"]
+    response = client.post("/api/v1/unit/", json={"name": "某科技有限公司", "unit_type": "private",
+                                                  "area": world["c1"], "credit_code": good.lower()})
+    assert response.status_code == 201
+    assert response.json["result"]["credit_code"] == good  # normalised to upper case
+
+
+def test_unit_type_must_be_a_known_choice(world, api):
+    response = api("community1").post("/api/v1/unit/", json={"name": "x", "unit_type": "martian",
+                                                             "area": world["c1"]})
+    assert response.status_code == 400 and "unit_type" in response.json["message"]
+
+
+def test_agreement_must_end_after_it_starts(world, api):
+    response = api("community1").post("/api/v1/agreement/", json={
+        "checkin": world["checkin1"], "title": "共建协议", "starts_on": "2026-06-01", "ends_on": "2026-01-01"})
+    assert response.status_code == 400
+    assert list(response.json["message"]) == ["ends_on"]
+
+
+def test_checkin_cannot_be_in_the_future(world, api):
+    response = api("community1").post("/api/v1/unit_checkin/", json={
+        "unit": world["unit1"], "area": world["g12"], "status": "registered", "registered_on": str(TOMORROW)})
+    assert response.status_code == 400 and list(response.json["message"]) == ["registered_on"]
+
+
+def test_confirmed_checkin_needs_confirmation_date_after_registration(world, api):
+    client = api("community1")
+    response = client.post("/api/v1/unit_checkin/", json={
+        "unit": world["unit1"], "area": world["g12"], "status": "confirmed", "registered_on": str(TODAY)})
+    assert response.status_code == 400 and "confirmed_on" in response.json["message"]
+    response = client.post("/api/v1/unit_checkin/", json={
+        "unit": world["unit1"], "area": world["g12"], "status": "confirmed",
+        "registered_on": str(TODAY), "confirmed_on": str(TODAY - timedelta(days=3))})
+    assert response.status_code == 400 and "confirmed_on" in response.json["message"]
+
+
+@pytest.mark.parametrize("hours", [0, -1, 24.5, 100])
+def test_service_hours_in_sane_range(hours, world, api):
+    response = api("community1").post("/api/v1/service_record/", json={
+        "member": world["m1"], "served_on": str(TODAY), "hours": hours, "content": "巡逻"})
+    assert response.status_code == 400 and list(response.json["message"]) == ["hours"]
+
+
+def test_service_record_needs_member_or_unit(world, api):
+    response = api("community1").post("/api/v1/service_record/", json={
+        "served_on": str(TODAY), "hours": 1, "content": "巡逻"})
+    assert response.status_code == 400 and "member" in response.json["message"]
+
+
+def test_rejection_needs_a_reason(world, api):
+    client = api("community1")
+    response = client.post("/api/v1/need/", json={"title": "修路灯", "category": "safety", "area": world["c1"],
+                                                  "status": "rejected"})
+    assert response.status_code == 400 and list(response.json["message"]) == ["reject_reason"]
+    response = client.post("/api/v1/need/", json={"title": "修路灯", "category": "safety", "area": world["c1"],
+                                                  "status": "rejected", "reject_reason": "已列入市政计划"})
+    assert response.status_code == 201
+
+
+def test_member_without_checkin_cannot_be_graded_pass(world, api, app):
+    from app.extensions import db
+    from models import GradeOption
+
+    with app.app_context():
+        passing = db.session.query(GradeOption).filter_by(name="合格").one().id
+        basic = db.session.query(GradeOption).filter_by(name="基本合格").one().id
+    client = api("community2")  # m2 never checked in
+    response = client.post("/api/v1/evaluation/", json={"period": "2026", "member": world["m2"], "grade": passing})
+    assert response.status_code == 400 and list(response.json["message"]) == ["grade"]
+    response = client.post("/api/v1/evaluation/", json={"period": "2026", "member": world["m2"], "grade": basic})
+    assert response.status_code == 201, response.json
+
+
+def test_evaluation_period_format(world, api, app):
+    from app.extensions import db
+    from models import GradeOption
+
+    with app.app_context():
+        grade = db.session.query(GradeOption).filter_by(name="合格").one().id
+    response = api("community1").post("/api/v1/evaluation/", json={"period": "26-3", "member": world["m1"],
+                                                                    "grade": grade})
+    assert response.status_code == 400 and list(response.json["message"]) == ["period"]
+
+
+def test_resolution_sign_off_needs_evidence_and_records_who(world, api):
+    client = api("community1")
+    created = client.post("/api/v1/resolution/", json={"meeting": world["meeting1"], "title": "楼道照明",
+                                                       "lead_person": "田云", "deadline": str(TODAY)})
+    pk = created.json["id"]
+    refused = client.put(f"/api/v1/resolution/{pk}", json={"status": "done"})
+    assert refused.status_code == 400 and list(refused.json["message"]) == ["evidence"]
+    done = client.put(f"/api/v1/resolution/{pk}", json={"status": "done", "evidence": "已更换灯泡，附照片"})
+    assert done.status_code == 200, done.json
+    row = client.get(f"/api/v1/resolution/{pk}").json["result"]
+    assert row["signed_off_by"] == "community1" and row["signed_off_at"]
+
+
+def test_area_level_must_fit_its_parent(world, api):
+    response = api("community1").post("/api/v1/area/", json={"parent": world["c1"], "level": "street",
+                                                             "code": "650102001001077", "name": "错层"})
+    assert response.status_code == 400 and "level" in response.json["message"]
+
+
+def test_screen_and_api_give_the_same_message(world, api, browser):
+    from app.validation import validate_date_order  # noqa: F401  (the rule both paths run)
+
+    api_msg = api("community1").post("/api/v1/agreement/?_l_=en", json={
+        "checkin": world["checkin1"], "title": "协议", "starts_on": "2026-06-01", "ends_on": "2026-01-01"}
+    ).json["message"]["ends_on"][0]
+    user = browser("community1")
+    user.get("/lang/en")
+    page = user.submit("/agreementview/add", {"checkin": str(world["checkin1"]), "title": "协议",
+                                              "starts_on": "2026-06-01", "ends_on": "2026-01-01"})
+    assert page.status_code == 200
+    assert api_msg in page.get_data(as_text=True).replace("&#39;", "'").replace("&amp;", "&")
+
+
+def test_screen_service_record_bad_hours_keeps_form(world, browser, app):
+    user = browser("community1")
+    page = user.submit("/servicerecordview/add", {"member": str(world["m1"]), "served_on": str(TODAY),
+                                                  "hours": "30", "points": "0", "content": "义诊"})
+    assert page.status_code == 200
+    assert 'value="义诊"' in page.get_data(as_text=True)
+    from app.extensions import db
+    from models import ServiceRecord
+
+    with app.app_context():
+        assert db.session.query(ServiceRecord).filter_by(content="义诊").count() == 0
