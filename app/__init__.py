@@ -33,7 +33,7 @@ def create_app(overrides=None):
     from flask_appbuilder import AppBuilder
 
     from app import areas, audit, scope
-    from app.extensions import db, migrate
+    from app.extensions import csrf, db, migrate
     from app.security import GongjianSecurityManager
 
     app = Flask(__name__)
@@ -47,6 +47,7 @@ def create_app(overrides=None):
     import models  # noqa: F401  (registers every table)
 
     db.init_app(app)
+    csrf.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
     areas.install()
     scope.install()

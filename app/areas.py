@@ -32,29 +32,36 @@ def _maintain_area(session, area):
         )
 
 
-def _area_of(session, obj):
-    """The area object of a record, pending or persistent, even when only area_id was set."""
+def area_of(session, obj):
+    """The area a record has or is about to have: a newly set relationship wins over the stored
+    ``area_id``, which wins over the loaded relationship (pending objects have no id yet)."""
+    from sqlalchemy import inspect as sa_inspect
+
     from models import Area
 
-    area = obj.area
-    if area is not None and (obj.area_id is None or area.id == obj.area_id):
-        return area
-    return session.get(Area, obj.area_id) if obj.area_id is not None else None
+    state = sa_inspect(obj)
+    relation = state.attrs["area"].history
+    if relation.added:
+        return relation.added[0]
+    column = state.attrs["area_id"].history
+    if column.added:
+        return session.get(Area, column.added[0]) if column.added[0] is not None else None
+    return obj.area
 
 
 def _inherit_area(session, obj):
     sources = type(obj).__area_from__ or ()
     for source_name in (sources,) if isinstance(sources, str) else sources:
-        if _area_of(session, obj) is not None:
+        if area_of(session, obj) is not None:
             return
         source = getattr(obj, source_name, None)
-        source_area = _area_of(session, source) if source is not None else None
+        source_area = area_of(session, source) if source is not None else None
         if source_area is not None:
             obj.area = source_area
 
 
 def _derive_community(session, obj):
-    area = _area_of(session, obj)
+    area = area_of(session, obj)
     community = area.community() if area is not None else None
     if obj.community is not community:
         obj.community = community

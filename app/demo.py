@@ -233,29 +233,36 @@ class _DemoBuilder:
         fake, rng = self.fake, self.rng
         n_streets = max(2, _counts(4, self.scale))
         n_communities = max(n_streets, _counts(12, self.scale))
+        # Level by level, flushing each before its children: the area hook derives a child's path
+        # from its parent's, which a new parent only has once flushed.
         district = Area(level="district", code=DISTRICT_CODE, name=DISTRICT_NAME, note="演示数据（虚构）")
         self.session.add(district)
-        streets = []
-        for s in range(n_streets):
-            streets.append(Area(level="street", code=f"{DISTRICT_CODE}{s + 1:03d}", parent=district,
-                                name=self.unique(fake.street_name)))
+        self.session.flush()
+        streets = [Area(level="street", code=f"{DISTRICT_CODE}{s + 1:03d}", parent=district,
+                        name=self.unique(fake.street_name)) for s in range(n_streets)]
         self.session.add_all(streets)
+        self.session.flush()
         communities = []
         for c in range(n_communities):
             street = streets[c % n_streets]
             number = sum(1 for com in communities if com.parent is street) + 1
+            grid_figures = [(rng.randint(8, 18), rng.randint(2, 6)) for _ in range(rng.randint(8, 12))]
             community = Area(level="community", code=f"{street.code}{number:03d}", parent=street,
-                             name=self.unique(fake.community_name), household_heads=0, central_households=0)
+                             name=self.unique(fake.community_name),
+                             household_heads=sum(h for h, _ in grid_figures),
+                             central_households=sum(c for _, c in grid_figures))
             communities.append(community)
-            heads = central = 0
-            for g in range(rng.randint(8, 12)):
-                grid_heads, grid_central = rng.randint(8, 18), rng.randint(2, 6)
-                heads, central = heads + grid_heads, central + grid_central
-                grid = Area(level="grid", code=f"{community.code}{g + 1:03d}", parent=community,
-                            name=f"{community.name}{fake.grid_name(g + 1)}", grid_worker=self.person(),
-                            grid_worker_phone=self.mobile(), household_heads=grid_heads,
-                            central_households=grid_central)
-                self.session.add(grid)
+            self.session.add(community)
+            self.session.flush()
+            grids = []
+            for g, (heads, central) in enumerate(grid_figures):
+                grids.append(Area(level="grid", code=f"{community.code}{g + 1:03d}", parent=community,
+                                  name=f"{community.name}{fake.grid_name(g + 1)}", grid_worker=self.person(),
+                                  grid_worker_phone=self.mobile(), household_heads=heads,
+                                  central_households=central))
+            self.session.add_all(grids)
+            self.session.flush()
+            for grid in grids:
                 if rng.random() < 0.25:  # some large grids are split into micro-grids (微网格)
                     for m in range(rng.randint(2, 4)):
                         building = rng.randint(1, 40)
@@ -264,8 +271,7 @@ class _DemoBuilder:
                             name=f"{grid.name}{building}号楼微网格", grid_worker=self.person(),
                             grid_worker_phone=self.mobile(), household_heads=rng.randint(1, 4),
                             central_households=rng.randint(0, 2)))
-            community.household_heads, community.central_households = heads, central
-        self.session.add_all(communities)
+            self.session.flush()
         self.session.commit()
         # Plain data from here on: ids and paths survive the batch commits without reloads.
         self.district_id = district.id

@@ -65,9 +65,11 @@ def scope_for(user):
 
 
 def current_scope():
+    """The acting user's scope; system work is unrestricted, an anonymous request sees nothing."""
     if actor.is_system():
         return UNRESTRICTED
-    return scope_for(actor.current_user())
+    user = actor.current_user()
+    return scope_for(user) if user is not None else NOTHING
 
 
 def subtree_area_ids(area_path):
@@ -174,27 +176,35 @@ def check_writes(session, flush_context, instances):
     if scope.unrestricted:
         return
     for obj in list(session.new) + list(session.dirty):
-        if not getattr(type(obj), "__audited__", False):
+        if not getattr(type(obj), "__audited__", False) or not hasattr(type(obj), "area_id"):
             continue
-        area_id = getattr(obj, "area_id", None)
-        if area_id is None and type(obj).__tablename__ != "area":
-            continue
-        if session.is_modified(obj) or obj in session.new:
+        if obj in session.new or session.is_modified(obj):
             _check_object_area(session, obj, scope)
 
 
 def _check_object_area(session, obj, scope):
+    from app.areas import area_of
     from models import Area
 
-    if type(obj) is Area:
+    if isinstance(obj, Area):
         parent = obj.parent or (session.get(Area, obj.parent_id) if obj.parent_id else None)
-        target_ok = parent is not None and area_in_scope(parent, scope) and obj.path != scope.area_path
-        if obj in session.new and not target_ok:
+        inside = parent is not None and area_in_scope(parent, scope)
+        if not inside and (obj in session.new or "parent_id" in _changed(obj) or "parent" in _changed(obj)):
             raise ScopeViolation(field="parent")
         return
-    area = obj.area if obj.area is not None and obj.area.id == obj.area_id else session.get(Area, obj.area_id)
+    area = area_of(session, obj)
     if scope.area_path is not None and not area_in_scope(area, scope):
         raise ScopeViolation()
+    if scope.unit_id is not None and hasattr(type(obj), "unit_id"):
+        unit_id = obj.unit.id if getattr(obj, "unit", None) is not None else obj.unit_id
+        if unit_id != scope.unit_id:
+            raise ScopeViolation(_l("You can only enter records of your own unit"), field="unit")
+
+
+def _changed(obj):
+    from sqlalchemy import inspect as sa_inspect
+
+    return {attr.key for attr in sa_inspect(obj).attrs if attr.history.has_changes()}
 
 
 _installed = False

@@ -548,3 +548,34 @@ def _evaluation_period_and_grade(rec, pk):
 def _resolution_sign_off(rec, pk):
     if rec.status == "done" and _is_blank(rec.evidence):
         yield "evidence", _l("A resolution can only be signed off as done with evidence")
+
+
+def check_delete(item):
+    """Refuse to delete a record other records still point to (check-ins of a member, records of
+    an area…): the user gets a message naming what is left instead of a database error."""
+    from flask_appbuilder import Model
+    from sqlalchemy import inspect as sa_inspect, select
+
+    from app.extensions import db
+
+    mapper = sa_inspect(type(item))
+    own_secondaries = {rel.secondary for rel in mapper.relationships if rel.secondary is not None}
+    table = type(item).__table__
+    for other in Model.metadata.sorted_tables:
+        if other in own_secondaries:
+            continue  # rows of the record's own many-to-many links go with it
+        for fk in other.foreign_keys:
+            if fk.column.table is not table:
+                continue
+            with db.session.no_autoflush:
+                found = db.session.execute(select(fk.parent).where(fk.parent == item.id).limit(1)).first()
+            if found is not None:
+                raise RecordInvalid({"id": [_l(
+                    "This record cannot be deleted while other records refer to it (%(table)s); "
+                    "remove or move those first", table=_table_label(other.name))]})
+
+
+def _table_label(table_name):
+    from views.labels import TABLE_LABELS
+
+    return TABLE_LABELS.get(table_name, table_name)

@@ -3,6 +3,8 @@ unit they speak for. Kept beside FAB's ab_user rather than subclassing it."""
 from sqlalchemy import Column, ForeignKey, Integer
 from sqlalchemy.orm import relationship, backref
 
+from flask_appbuilder.security.sqla.models import User
+
 from .base import BusinessModel
 
 
@@ -10,7 +12,7 @@ class UserScope(BusinessModel):
     __tablename__ = "user_scope"
 
     user_id = Column(Integer, ForeignKey("ab_user.id", ondelete="CASCADE"), nullable=False, unique=True)
-    user = relationship("User", backref=backref("scope", uselist=False, cascade="all, delete-orphan"))
+    user = relationship(User, backref=backref("scope", uselist=False, cascade="all, delete-orphan"))
     area_id = Column(Integer, ForeignKey("area.id"), nullable=True, index=True)
     area = relationship("Area")
     unit_id = Column(Integer, ForeignKey("unit.id"), nullable=True, index=True)

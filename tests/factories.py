@@ -109,6 +109,7 @@ def build_world(app):
                                   deadline=date.today() + timedelta(10)))
         db.session.add(Resolution(meeting=meeting2, title="小区停车难", lead_person="赵红",
                                   deadline=date.today() - timedelta(3), status="overdue"))
+        _add_lists_and_evaluations(c1, c2, unit1, unit2, m1, m2, checkin1, checkin2, meeting1, meeting2)
         scopes = {"street1": {"area": street1}, "community1": {"area": c1}, "community2": {"area": c2},
                   "liaison1": {"unit": unit1}}
         for username, values in scopes.items():
@@ -119,3 +120,23 @@ def build_world(app):
                meeting2=meeting2.id, checkin1=checkin1.id, checkin2=checkin2.id)
     db.session.remove()
     return ids
+
+
+def _add_lists_and_evaluations(c1, c2, unit1, unit2, m1, m2, checkin1, checkin2, meeting1, meeting2):
+    """One record of every other scoped kind in each community, so scope tests cover them all."""
+    from models import (AgendaItem, Agreement, Evaluation, GradeOption, MemberCheckin, Need, Project, ProjectClaim,
+                        Resource)
+
+    basic = db.session.query(GradeOption).filter_by(name="基本合格").one()
+    for community, unit, person, checkin, meeting in ((c1, unit1, m1, checkin1, meeting1),
+                                                      (c2, unit2, m2, checkin2, meeting2)):
+        db.session.add(Agreement(checkin=checkin, title=f"{unit.name}共建协议", starts_on=date(2026, 1, 1),
+                                 ends_on=date(2027, 12, 31), signed_on=date(2026, 1, 1)))
+        db.session.add(Need(area=community, title=f"{community.name}独居老人探访", category="elderly"))
+        db.session.add(Resource(area=community, unit=unit, title=f"{unit.name}会议室", category="venue"))
+        project = Project(area=community, title=f"{community.name}充电桩", category="safety", status="approved")
+        db.session.add(project)
+        db.session.add(ProjectClaim(project=project, unit=unit, claimed_on=date.today()))
+        db.session.add(Evaluation(period="2025", member=person, grade=basic))
+        db.session.add(AgendaItem(meeting=meeting, seq=1, title=f"{community.name}停车难"))
+    db.session.add(MemberCheckin(member=m2, area=m2.area, status="registered", registered_on=date.today()))

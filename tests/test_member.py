@@ -151,3 +151,16 @@ def test_show_masks_for_community_admin(world, browser, app):
         member = db.session.get(PartyMember, world["m1"])
         assert member.id_card not in page
         assert member.id_card[:6] + "********" in page
+
+
+def test_member_with_checkins_cannot_be_deleted(world, api, browser, app):
+    response = api("community1").delete(f"/api/v1/party_member/{world['m1']}")
+    assert response.status_code == 400
+    assert "id" in response.json["message"]
+    page = browser("community1")
+    result = page.post(f"/partymemberview/delete/{world['m1']}", with_token_from="/partymemberview/add")
+    assert result.status_code == 302
+    with app.app_context():
+        from models import PartyMember
+
+        assert db.session.get(PartyMember, world["m1"]) is not None

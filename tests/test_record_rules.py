@@ -83,10 +83,12 @@ def test_member_without_checkin_cannot_be_graded_pass(world, api, app):
     with app.app_context():
         passing = db.session.query(GradeOption).filter_by(name="合格").one().id
         basic = db.session.query(GradeOption).filter_by(name="基本合格").one().id
-    client = api("community2")  # m2 never checked in
-    response = client.post("/api/v1/evaluation/", json={"period": "2026", "member": world["m2"], "grade": passing})
+    client = api("community2")
+    newcomer = client.post("/api/v1/party_member/", json={"name": "未报到", "id_card": fake.id_card(region="650102"),
+                                                          "area": world["g21"]}).json["id"]
+    response = client.post("/api/v1/evaluation/", json={"period": "2026", "member": newcomer, "grade": passing})
     assert response.status_code == 400 and list(response.json["message"]) == ["grade"]
-    response = client.post("/api/v1/evaluation/", json={"period": "2026", "member": world["m2"], "grade": basic})
+    response = client.post("/api/v1/evaluation/", json={"period": "2026", "member": newcomer, "grade": basic})
     assert response.status_code == 201, response.json
 
 

@@ -1,12 +1,12 @@
 """The audit log screen and API: read-only for every role (nobody can add, edit or delete)."""
 from models import AuditLog
-from views.base import GongjianApi, GongjianModelView
+from views.base import GongjianApi, GongjianBaseView
 
 AUDIT_COLUMNS = ["id", "at", "actor", "roles", "via", "client_addr", "request_id", "action", "record_type",
                  "record_id", "area_id", "summary", "changes", "prev_hash", "entry_hash"]
 
 
-class AuditLogView(GongjianModelView):
+class AuditLogView(GongjianBaseView):
     model = AuditLog
     base_permissions = ["can_read"]
     list_columns = ["at", "actor", "roles", "action", "record_type", "record_id", "summary", "client_addr"]

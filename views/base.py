@@ -1,8 +1,9 @@
 """Base classes of every screen and REST API. They wire in the shared rules once:
 scope (``ScopedInterface``), read/write permissions per resource, choice labels, masking of
 personal data, and the record rules of app/validation.py (same messages on screen and API)."""
-from flask import flash, g, request
+from flask import abort, flash, redirect
 from flask_appbuilder import ModelRestApi, ModelView
+from flask_appbuilder.actions import action
 from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_appbuilder.models.sqla.filters import FilterEqual
 from flask_babel import lazy_gettext as _l
@@ -22,7 +23,7 @@ READ_METHODS = (
     "get", "get_list", "info", "related", "distinct", "print_minutes",
 )
 WRITE_METHODS = (
-    "add", "edit", "delete", "action", "action_post", "api_create", "api_update", "api_delete",
+    "add", "edit", "delete", "action", "action_post", "muldelete", "api_create", "api_update", "api_delete",
     "api_column_add", "api_column_edit", "post", "put", "bulk_delete",
 )
 METHOD_PERMISSIONS = {**{m: "read" for m in READ_METHODS}, **{m: "write" for m in WRITE_METHODS}}
@@ -54,8 +55,8 @@ class ResourceMixin:
         return {col: kind for col, kind in getattr(cls.model, "__audit_masked__", {}).items() if kind != "secret"}
 
 
-class GongjianModelView(ResourceMixin, ModelView):
-    """A CRUD screen: scoped, labelled in Chinese, choices shown by label, masked, validated."""
+class GongjianBaseView(ResourceMixin, ModelView):
+    """A screen: scoped, labelled in Chinese, choices shown by label, masked, validated."""
 
     choice_columns = {}  # column -> models.base.Choices
     page_size = 20
@@ -88,11 +89,36 @@ class GongjianModelView(ResourceMixin, ModelView):
         self.add_form = validation.form_with_record_rules(self.add_form, self.model, editing=False)
         self.edit_form = validation.form_with_record_rules(self.edit_form, self.model, editing=True)
 
+    def pre_delete(self, item):
+        validation.check_delete(item)
+
     def _get_show_widget(self, pk, item, **kwargs):
         if self.masked_columns() and masking.can_see_personal_data():
             record_event("reveal", self.model.__tablename__, pk, summary=str(item),
                          details={"columns": sorted(self.masked_columns())})
         return super()._get_show_widget(pk, item, **kwargs)
+
+
+class GongjianModelView(GongjianBaseView):
+    """A CRUD screen with bulk delete of the selected rows (only rows in scope are found)."""
+
+    @action("muldelete", _l("Delete"), _l("Delete all the selected records?"), "fa-trash", single=False)
+    def muldelete(self, items):
+        items = [item for item in (items if isinstance(items, list) else [items]) if item is not None]
+        if not items:
+            abort(404)
+        try:
+            for item in items:
+                validation.check_delete(item)
+        except validation.RecordInvalid as exc:
+            for messages in exc.messages().values():
+                for message in messages:
+                    flash(message, "danger")
+            return redirect(self.get_redirect())
+        self.datamodel.delete_all(items)
+        flash(_l("Deleted %(count)d records", count=len(items)), "success")
+        self.update_redirect()
+        return redirect(self.get_redirect())
 
 
 class GongjianApi(ResourceMixin, ModelRestApi):
@@ -116,6 +142,12 @@ class GongjianApi(ResourceMixin, ModelRestApi):
 
     def put_headless(self, pk):
         return self._answer_rule_violations(lambda: super(GongjianApi, self).put_headless(pk))
+
+    def delete_headless(self, pk):
+        return self._answer_rule_violations(lambda: super(GongjianApi, self).delete_headless(pk))
+
+    def pre_delete(self, item):
+        validation.check_delete(item)
 
     def _answer_rule_violations(self, call):
         """Rule and scope violations answer 400 with {field: [reasons]}; FAB's @safe would

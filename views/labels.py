@@ -149,3 +149,31 @@ DESCRIPTIONS = {
     "period": _l("A year (2026) or a quarter (2026Q3)"),
     "reject_reason": _l("Required when the item is rejected"),
 }
+
+# What a record of each table is called (messages and the audit screen).
+TABLE_LABELS = {
+    "area": _l("Areas and grids"),
+    "unit": _l("Resident units"),
+    "unit_checkin": _l("Unit check-ins"),
+    "agreement": _l("Co-building agreements"),
+    "party_member": _l("In-service Party members"),
+    "member_checkin": _l("Member check-ins"),
+    "need": _l("Needs list"),
+    "resource": _l("Resources list"),
+    "project": _l("Projects list"),
+    "project_claim": _l("Project claims"),
+    "service_record": _l("Service records"),
+    "evaluation": _l("Evaluations"),
+    "meeting": _l("Meetings"),
+    "agenda_item": _l("Agenda items"),
+    "resolution": _l("Resolutions"),
+    "meeting_type": _l("Meeting types"),
+    "grade_option": _l("Grade scale"),
+    "post_category": _l("Service posts"),
+    "service_quota": _l("Service quotas"),
+    "setting": _l("Parameters"),
+    "user_scope": _l("Account scopes"),
+    "meeting_unit": _l("Meetings"),
+    "resolution_co_unit": _l("Resolutions"),
+    "ab_user": _l("Accounts"),
+}
