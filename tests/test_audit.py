@@ -1,0 +1,143 @@
+"""The audit log: every write from every path leaves an entry, rollbacks leave none, and the hash
+chain exposes tampering."""
+import json
+
+from sqlalchemy import select, text
+
+from app.actor import acting_as
+from app.audit import verify_chain
+from app.extensions import db
+from app.fakedata import FakeData
+
+fake = FakeData(seed=41)
+
+
+def entries(app, **filters):
+    from models import AuditLog
+
+    with app.app_context():
+        query = select(AuditLog).order_by(AuditLog.id)
+        for key, value in filters.items():
+            query = query.where(getattr(AuditLog, key) == value)
+        rows = db.session.execute(query).scalars().all()
+        db.session.expunge_all()
+        return rows
+
+
+def test_api_create_update_delete_are_audited_with_masked_diff(world, api, app):
+    client = api("community1")
+    id_card = fake.id_card(region="650102")
+    created = client.post("/api/v1/party_member/", json={"name": "审计", "id_card": id_card, "area": world["g11"],
+                                                         "phone": "13812345678"})
+    pk = created.json["id"]
+    client.put(f"/api/v1/party_member/{pk}", json={"phone": "13987654321"})
+    client.delete(f"/api/v1/party_member/{pk}")
+    rows = entries(app, record_type="party_member", record_id=str(pk))
+    assert [r.action for r in rows] == ["create", "update", "delete"]
+    create, update, delete = rows
+    assert create.actor == "community1" and create.roles == "CommunityAdmin" and create.via == "api"
+    assert create.client_addr == "127.0.0.1" and create.request_id
+    changes = json.loads(create.changes)
+    assert changes["name"] == [None, "审计"]
+    assert changes["id_card"][1] == id_card[:6] + "********" + id_card[-4:]
+    assert changes["id_card_digest"][1] == "***"
+    assert json.loads(update.changes) == {"phone": ["138****5678", "139****4321"]}
+    assert json.loads(delete.changes)["name"] == ["审计", None]
+    assert create.area_id == world["g11"]
+
+
+def test_screen_edit_is_audited_as_web(world, browser, app):
+    user = browser("community1")
+    response = user.submit(f"/areaview/edit/{world['g12']}", {
+        "parent": str(world["c1"]), "level": "grid", "code": "650102001001002", "name": "幸福社区第二网格",
+        "grid_worker": "张丹丹", "grid_worker_phone": "", "household_heads": "12", "central_households": "3",
+        "note": ""})
+    assert response.status_code == 302
+    row = entries(app, record_type="area", record_id=str(world["g12"]), action="update")[-1]
+    assert row.via == "web" and row.actor == "community1"
+    assert json.loads(row.changes)["grid_worker"] == [None, "张丹丹"]
+
+
+def test_cli_and_task_work_is_audited_with_who_it_acts_for(world, app):
+    from models import Setting
+
+    with app.app_context():
+        user = app.appbuilder.sm.find_user(username="admin")
+        with acting_as(user, via="task"):
+            db.session.query(Setting).filter_by(key="points_per_hour").one().value = "2"
+            db.session.commit()
+        with acting_as(None, via="cli"):
+            db.session.query(Setting).filter_by(key="points_per_hour").one().value = "1"
+            db.session.commit()
+    rows = entries(app, record_type="setting", action="update")[-2:]
+    assert [(r.actor, r.via) for r in rows] == [("admin", "task"), ("system", "cli")]
+
+
+def test_rejected_or_rolled_back_change_leaves_no_entry(world, api, app):
+    from models import Unit
+
+    client = api("community1")  # logging in writes its own entry
+    before = len(entries(app))
+    response = client.post("/api/v1/party_member/", json={"name": "错", "id_card": "123",
+                                                                     "area": world["g11"]})
+    assert response.status_code == 400
+    with app.app_context():
+        db.session.add(Unit(name="回滚单位", unit_type="private", area_id=world["c1"]))
+        db.session.flush()
+        db.session.rollback()
+    assert len(entries(app)) == before
+    assert not entries(app, summary="回滚单位")
+
+
+def test_logins_are_audited(world, app, browser):
+    browser().login("community1", "wrong-password")
+    browser("community2")
+    assert entries(app, action="login_failed")[-1].summary == "community1"
+    assert entries(app, action="login")[-1].summary == "community2"
+
+
+def test_chain_verifies_and_detects_alteration(world, app):
+    with app.app_context():
+        checked, bad, _reason = verify_chain(db.session.connection())
+        assert bad is None and checked > 10
+        victim = checked // 2
+        db.session.execute(text("UPDATE audit_log SET actor = 'mallory' WHERE id = :id"), {"id": victim})
+        db.session.commit()
+        assert verify_chain(db.session.connection())[1:] == (victim, "altered")
+
+
+def test_chain_detects_deletion_and_insertion(world, app):
+    with app.app_context():
+        checked, _bad, _ = verify_chain(db.session.connection())
+        db.session.execute(text("DELETE FROM audit_log WHERE id = :id"), {"id": 5})
+        db.session.commit()
+        assert verify_chain(db.session.connection())[1:] == (6, "gap")
+        row = db.session.execute(text("SELECT * FROM audit_log WHERE id = 4")).mappings().one()
+        forged = dict(row, id=5, summary="forged", entry_hash="f" * 64)
+        cols = ", ".join(forged)
+        db.session.execute(text(f"INSERT INTO audit_log ({cols}) VALUES ({', '.join(':' + c for c in forged)})"),
+                           forged)
+        db.session.commit()
+        assert verify_chain(db.session.connection())[1] == 5
+
+
+def test_audit_verify_command(world, app):
+    result = app.test_cli_runner().invoke(args=["gongjian", "audit", "verify"])
+    assert result.exit_code == 0 and "OK" in result.output
+    with app.app_context():
+        db.session.execute(text("UPDATE audit_log SET summary = 'x' WHERE id = 3"))
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["gongjian", "audit", "verify"])
+    assert result.exit_code == 1 and "3" in result.output
+
+
+def test_nobody_can_write_audit_entries_through_api_or_screen(world, api, browser):
+    for username in ("admin", "auditor", "security", "orgdept"):
+        client = api(username)
+        assert client.post("/api/v1/audit_log/", json={"action": "x"}).status_code in (403, 404, 405)
+        assert client.delete("/api/v1/audit_log/1").status_code in (403, 404, 405)
+        assert client.put("/api/v1/audit_log/1", json={"action": "x"}).status_code in (403, 404, 405)
+    auditor = browser("auditor")
+    assert auditor.get("/auditlogview/list/").status_code == 200
+    assert auditor.get("/auditlogview/edit/1").status_code in (302, 403, 404)
+    assert auditor.get("/auditlogview/add").status_code in (302, 403, 404)
