@@ -3,6 +3,7 @@ meeting types; includes the printable minutes page (会议纪要)."""
 from flask import abort
 from flask_appbuilder import expose
 from flask_appbuilder.security.decorators import has_access
+from flask_babel import get_locale
 
 from models import MEETING_STATUS, RESOLUTION_STATUS, AgendaItem, Meeting, MeetingType, Resolution
 from views.base import COMMUNITY_SEARCH, GongjianApi, GongjianModelView
@@ -52,8 +53,8 @@ class MeetingView(GongjianModelView):
         meeting = self.datamodel.get(pk)
         if meeting is None:
             abort(404)
-        return self.render_template("gongjian/minutes.html", meeting=meeting,
-                                    statuses=RESOLUTION_STATUS)
+        return self.render_template("gongjian/minutes.html", meeting=meeting, statuses=RESOLUTION_STATUS,
+                                    locale=str(get_locale()))
 
 
 class MeetingTypeView(GongjianModelView):

@@ -1,0 +1,30 @@
+"""Joint meetings: the printable minutes page, resolutions shown with their meeting, and scope."""
+
+
+def test_printable_minutes_page(world, browser, api):
+    client = api("community1")
+    client.post("/api/v1/agenda_item/", json={"meeting": world["meeting1"], "seq": 2, "title": "绿化浇水",
+                                              "proposer": "联户长", "discussion": "物业每周浇水两次"})
+    page = browser("community1").get(f"/meetingview/minutes/{world['meeting1']}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    for text in ("幸福社区圆桌会议", "何涛", "田云", "天山区市场监督管理局", "绿化浇水", "物业每周浇水两次",
+                 "更换燃气表电池"):
+        assert text in html, text
+    assert "window.print()" in html
+
+
+def test_minutes_of_another_community_are_404(world, browser):
+    assert browser("community1").get(f"/meetingview/minutes/{world['meeting2']}").status_code == 404
+
+
+def test_meeting_show_has_related_resolutions_and_print_link(world, browser):
+    html = browser("community1").get(f"/meetingview/show/{world['meeting1']}").get_data(as_text=True)
+    assert "更换燃气表电池" in html
+    assert f"/meetingview/minutes/{world['meeting1']}" in html
+    assert "小区停车难" not in html
+
+
+def test_community_related_views_list_its_records(world, browser):
+    html = browser("community1").get(f"/unitview/show/{world['unit1']}").get_data(as_text=True)
+    assert "张丽" in html  # its member, through the related view
