@@ -151,6 +151,20 @@ class ScopedInterface(SQLAInterface):
     ``_get_base_query``; ``get_related_obj`` is re-done here because FAB bypasses both.
     """
 
+    def __init__(self, obj, session=None, related_via=None):
+        super().__init__(obj, session)
+        # The relationship a related view filters on, when the model has several to the parent
+        # (a community's members are those whose ``community`` is it, not whose grid is).
+        self.related_via = related_via
+
+    def get_related_fk(self, model):
+        if self.related_via in self.list_properties and self.get_related_model(self.related_via) is model:
+            return self.related_via
+        return super().get_related_fk(model)
+
+    def get_related_interface(self, col_name):
+        return ScopedInterface(self.get_related_model(col_name))
+
     def apply_filters(self, query, filters):
         return restrict(super().apply_filters(query, filters), self.obj)
 

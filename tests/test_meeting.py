@@ -28,3 +28,11 @@ def test_meeting_show_has_related_resolutions_and_print_link(world, browser):
 def test_community_related_views_list_its_records(world, browser):
     html = browser("community1").get(f"/unitview/show/{world['unit1']}").get_data(as_text=True)
     assert "张丽" in html  # its member, through the related view
+
+
+def test_area_page_tabs_list_sub_areas_members_and_meetings_below_it(world, browser):
+    html = browser("street1").get(f"/areaview/show/{world['street1']}").get_data(as_text=True)
+    assert "幸福社区" in html  # its community, as a sub-area
+    assert "张丽" in html  # a member living in a grid of that community
+    assert "幸福社区圆桌会议" in html
+    assert "李明" not in html and "和平社区圆桌会议" not in html

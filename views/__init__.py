@@ -2,16 +2,16 @@
 resource. Each domain's screens and API live in one module named after the domain."""
 from flask_babel import lazy_gettext as _l
 
-from views.area import AreaApi, AreaView
+from views.area import AreaApi, AreaView, ChildAreaView
 from views.audit import AuditLogApi, AuditLogView
 from views.checkin import (AgreementApi, AgreementView, MemberCheckinApi, MemberCheckinView, UnitCheckinApi,
                            UnitCheckinView)
 from views.evaluation import EvaluationApi, EvaluationView, GradeOptionApi, GradeOptionView
 from views.lists import (NeedApi, NeedView, ProjectApi, ProjectClaimApi, ProjectClaimView, ProjectView,
                          ResourceApi, ResourceView)
-from views.meeting import (AgendaItemApi, AgendaItemView, MeetingApi, MeetingTypeApi, MeetingTypeView,
-                           MeetingView, ResolutionApi, ResolutionView)
-from views.member import PartyMemberApi, PartyMemberView
+from views.meeting import (AgendaItemApi, AgendaItemView, CommunityMeetingView, MeetingApi, MeetingTypeApi,
+                           MeetingTypeView, MeetingView, ResolutionApi, ResolutionView)
+from views.member import CommunityMemberView, PartyMemberApi, PartyMemberView
 from views.reference import (PostCategoryApi, PostCategoryView, ServiceQuotaApi, ServiceQuotaView, SettingApi,
                              SettingView)
 from views.service import ServiceRecordApi, ServiceRecordView
@@ -60,6 +60,9 @@ MENU = [
     ]),
 ]
 
+# Screens shown only as tabs of another record's page.
+RELATED_ONLY = [ChildAreaView, CommunityMemberView, CommunityMeetingView]
+
 APIS = [
     AreaApi, UnitApi, UnitCheckinApi, AgreementApi, PartyMemberApi, MemberCheckinApi, NeedApi, ResourceApi,
     ProjectApi, ProjectClaimApi, ServiceRecordApi, EvaluationApi, GradeOptionApi, MeetingApi, AgendaItemApi,
@@ -72,5 +75,7 @@ def register_views(appbuilder):
         for view, name, label, icon in items:
             appbuilder.add_view(view, name, label=label, icon=icon, category=category,
                                 category_label=category_label, category_icon=category_icon)
+    for view in RELATED_ONLY:
+        appbuilder.add_view_no_menu(view)
     for api in APIS:
         appbuilder.add_api(api)

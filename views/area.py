@@ -2,10 +2,13 @@
 
 from models import AREA_LEVELS, Area
 from views.base import GongjianApi, GongjianModelView
+from views.meeting import CommunityMeetingView
+from views.member import CommunityMemberView
 
 
-class AreaView(GongjianModelView):
-    model = Area
+class AreaScreen(GongjianModelView):
+    """The area screen's settings, shared by the menu screen and the sub-areas tab."""
+
     choice_columns = {"level": AREA_LEVELS}
     list_columns = ["name", "code", "level", "parent", "grid_worker", "household_heads", "central_households"]
     search_columns = ["name", "code", "level", "grid_worker"]
@@ -15,6 +18,18 @@ class AreaView(GongjianModelView):
                    "household_heads", "central_households", "note"]
     edit_columns = add_columns
     base_order = ("path", "asc")
+
+
+class ChildAreaView(AreaScreen):
+    """The direct sub-areas of an area (a tab of its page)."""
+
+    model = Area
+    related_via = "parent"
+
+
+class AreaView(AreaScreen):
+    model = Area
+    related_views = [ChildAreaView, CommunityMemberView, CommunityMeetingView]
 
 
 class AreaApi(GongjianApi):

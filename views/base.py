@@ -14,7 +14,8 @@ from wtforms.validators import DataRequired, Optional
 from app import masking, validation
 from app.audit import record_event
 from app.extensions import db
-from app.scope import ScopedInterface, ScopeViolation
+from app.scope import ScopedInterface, ScopeViolation, subtree_area_ids
+from flask_appbuilder.models.filters import BaseFilter
 from views.labels import LABELS, DESCRIPTIONS
 
 # FAB method name → the one permission ("can_read" / "can_write") of the resource.
@@ -42,12 +43,13 @@ class ResourceMixin:
     """What screens and APIs of one model share: permission name, datamodel, masked columns."""
 
     model = None
+    related_via = None  # see ScopedInterface.related_via
     method_permission_name = METHOD_PERMISSIONS
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("model") is not None:
-            cls.datamodel = ScopedInterface(cls.model)
+            cls.datamodel = ScopedInterface(cls.model, related_via=cls.related_via)
             cls.class_permission_name = cls.__dict__.get("class_permission_name") or cls.model.__name__
 
     @classmethod
@@ -91,6 +93,18 @@ class GongjianBaseView(ResourceMixin, ModelView):
 
     def pre_delete(self, item):
         validation.check_delete(item)
+
+    def _get_related_view_widget(self, item, related_view, order_column="", order_direction="", page=None,
+                                 page_size=None):
+        """A tab listing the records anywhere below an area (see AREA_SUBTREE)."""
+        if related_view.related_via != AREA_SUBTREE:
+            return super()._get_related_view_widget(item, related_view, order_column, order_direction,
+                                                    page=page, page_size=page_size)
+        filters = related_view.datamodel.get_filters()
+        filters.add_filter_related_view("area", FilterAreaSubtree, item.path)
+        return related_view._get_view_widget(
+            filters=filters, order_column=order_column, order_direction=order_direction, page=page,
+            page_size=page_size)
 
     def _get_show_widget(self, pk, item, **kwargs):
         if self.masked_columns() and masking.can_see_personal_data():
@@ -186,6 +200,19 @@ class GongjianApi(ResourceMixin, ModelRestApi):
     def response_422(self, message=None):
         """Validation errors answer 400 with {field: [reasons]} (FAB would say 422)."""
         return self.response_400(message=message)
+
+
+AREA_SUBTREE = "area_subtree"
+
+
+class FilterAreaSubtree(BaseFilter):
+    """Records whose area lies under the area with the given path (related tabs of an area)."""
+
+    name = _l("In area")
+    arg_name = "area_subtree"
+
+    def apply(self, query, value):
+        return query.filter(self.model.area_id.in_(subtree_area_ids(value)))
 
 
 # Search by community (a dropdown of communities only, not of every grid: see STACK-NOTES).

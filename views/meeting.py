@@ -6,7 +6,7 @@ from flask_appbuilder.security.decorators import has_access
 from flask_babel import get_locale
 
 from models import MEETING_STATUS, RESOLUTION_STATUS, AgendaItem, Meeting, MeetingType, Resolution
-from views.base import COMMUNITY_SEARCH, GongjianApi, GongjianModelView
+from views.base import AREA_SUBTREE, COMMUNITY_SEARCH, GongjianApi, GongjianModelView
 
 MEETING_COLUMNS = ["meeting_type", "title", "area", "status", "held_at", "place", "convener", "note_taker",
                    "attendees", "units", "minutes"]
@@ -35,8 +35,9 @@ class ResolutionView(GongjianModelView):
     base_order = ("deadline", "asc")
 
 
-class MeetingView(GongjianModelView):
-    model = Meeting
+class MeetingScreen(GongjianModelView):
+    """The meeting screen's settings, shared by the menu screen and the community tab."""
+
     choice_columns = {"status": MEETING_STATUS}
     list_columns = ["held_at", "meeting_type", "title", "area", "convener", "status"]
     search_columns = ["title", "meeting_type", "status", "held_at", "convener", "community"]
@@ -55,6 +56,17 @@ class MeetingView(GongjianModelView):
             abort(404)
         return self.render_template("gongjian/minutes.html", meeting=meeting, statuses=RESOLUTION_STATUS,
                                     locale=str(get_locale()))
+
+
+class MeetingView(MeetingScreen):
+    model = Meeting
+
+
+class CommunityMeetingView(MeetingScreen):
+    """An area's meetings, held in it or any node below it (a tab of the area screen)."""
+
+    model = Meeting
+    related_via = AREA_SUBTREE
 
 
 class MeetingTypeView(GongjianModelView):

@@ -2,7 +2,7 @@
 from flask_appbuilder.models.sqla.filters import FilterStartsWith
 
 from models import GENDERS, PartyMember
-from views.base import COMMUNITY_SEARCH, GongjianApi, GongjianModelView
+from views.base import AREA_SUBTREE, COMMUNITY_SEARCH, GongjianApi, GongjianModelView
 from views.checkin import MemberCheckinView
 from views.service import ServiceRecordView
 
@@ -10,8 +10,9 @@ MEMBER_COLUMNS = ["name", "gender", "id_card", "phone", "employer", "area", "par
                   "post_category", "preferred_post", "address", "note"]
 
 
-class PartyMemberView(GongjianModelView):
-    model = PartyMember
+class MemberScreen(GongjianModelView):
+    """The member screen's settings, shared by the menu screen and the community tab."""
+
     choice_columns = {"gender": GENDERS}
     list_columns = ["name", "gender", "id_card", "phone", "employer", "area", "post_category"]
     search_columns = ["name", "phone", "community", "employer", "skills", "post_category"]
@@ -20,6 +21,17 @@ class PartyMemberView(GongjianModelView):
     add_columns = MEMBER_COLUMNS
     edit_columns = MEMBER_COLUMNS
     related_views = [MemberCheckinView, ServiceRecordView]
+
+
+class PartyMemberView(MemberScreen):
+    model = PartyMember
+
+
+class CommunityMemberView(MemberScreen):
+    """An area's members, in it or any node below it (a tab of the area screen)."""
+
+    model = PartyMember
+    related_via = AREA_SUBTREE
 
 
 class PartyMemberApi(GongjianApi):
