@@ -55,6 +55,11 @@ class Config:
         self.CELERY_ALWAYS_EAGER = env_bool("CELERY_ALWAYS_EAGER", self.GONGJIAN_ENV == "testing")
         self.REMINDER_SCAN_MINUTES = env_int("GONGJIAN_REMINDER_SCAN_MINUTES", 60)
 
+        # Account lockout: N failed logins within the window lock the account for some minutes.
+        self.LOCKOUT_FAILURES = env_int("GONGJIAN_LOCKOUT_FAILURES", 5)
+        self.LOCKOUT_WINDOW_MINUTES = env_int("GONGJIAN_LOCKOUT_WINDOW_MINUTES", 15)
+        self.LOCKOUT_MINUTES = env_int("GONGJIAN_LOCKOUT_MINUTES", 30)
+
         # Flask-AppBuilder
         self.APP_NAME = env("GONGJIAN_APP_NAME", "共建 · 党建引领网格化治理")
         self.APP_THEME = ""

@@ -1,15 +1,66 @@
-"""Gongjian's security manager: FAB's database auth with every login, good or bad, written to
-the audit log."""
+"""Gongjian's security manager: FAB's database auth, plus account lockout after repeated
+failures (kept in the database, so it survives a restart) and every login attempt, good or bad,
+written to the audit log."""
+from datetime import timedelta
+
+from flask import current_app, flash, has_request_context, request
 from flask_appbuilder.security.sqla.manager import SecurityManager
+from flask_babel import lazy_gettext as _l
+
+from app.extensions import db
+
+
+def _lockout_settings():
+    config = current_app.config
+    return (config.get("LOCKOUT_FAILURES", 5), timedelta(minutes=config.get("LOCKOUT_MINUTES", 30)),
+            timedelta(minutes=config.get("LOCKOUT_WINDOW_MINUTES", 15)))
 
 
 class GongjianSecurityManager(SecurityManager):
     def auth_user_db(self, username, password):
         from app.audit import record_event
+        from models import LoginGuard
+        from models.base import utcnow
 
-        user = super().auth_user_db(username, password)
+        user = self.find_user(username=username) if username else None
+        guard = db.session.get(LoginGuard, user.id) if user is not None else None
+        now = utcnow()
+        if guard is not None and guard.locked_until is not None and guard.locked_until > now:
+            record_event("login_refused_locked", "ab_user", user.id, summary=username)
+            self._say_locked(guard)
+            return None
+        authenticated = super().auth_user_db(username, password)
+        if authenticated is not None:
+            if guard is not None:
+                db.session.delete(guard)
+            record_event("login", "ab_user", authenticated.id, summary=username)
+            return authenticated
+        record_event("login_failed", "ab_user", getattr(user, "id", None), summary=(username or "")[:64])
         if user is not None:
-            record_event("login", "ab_user", user.id, summary=username)
-        else:
-            record_event("login_failed", "ab_user", None, summary=(username or "")[:64])
-        return user
+            self._count_failure(user, guard, now)
+        return None
+
+    def _count_failure(self, user, guard, now):
+        from app.audit import record_event
+        from models import LoginGuard
+
+        max_failures, lock_for, window = _lockout_settings()
+        if guard is None:
+            guard = LoginGuard(user_id=user.id, failures=0)
+            db.session.add(guard)
+        if guard.first_failure_at is None or now - guard.first_failure_at > window:
+            guard.failures, guard.first_failure_at = 0, now
+        guard.failures += 1
+        if guard.failures >= max_failures:
+            guard.locked_until = now + lock_for
+            guard.failures, guard.first_failure_at = 0, None
+            record_event("lockout", "ab_user", user.id, summary=user.username,
+                         details={"until": guard.locked_until.isoformat()})
+            self._say_locked(guard)
+        db.session.commit()
+
+    @staticmethod
+    def _say_locked(guard):
+        if has_request_context() and not request.path.startswith("/api/"):
+            flash(_l("This account is locked after repeated failed logins. Try again later or ask the "
+                     "security administrator to unlock it."), "danger")

@@ -13,3 +13,4 @@ from .meeting import MeetingType, Meeting, AgendaItem, Resolution, MEETING_STATU
 from .user_scope import UserScope  # noqa: F401
 from .audit import AuditLog  # noqa: F401
 from . import unit_scope  # noqa: F401,E402  (declares the liaison scope of each model)
+from .login_guard import LoginGuard  # noqa: F401,E402

@@ -1,0 +1,15 @@
+"""Failed-login counting and account lockout, kept in the database so a lock survives a restart
+(FAB counts failures but never locks)."""
+from flask_appbuilder import Model
+from flask_appbuilder.security.sqla.models import User
+from sqlalchemy import Column, DateTime, ForeignKey, Integer
+
+
+class LoginGuard(Model):
+    __tablename__ = "login_guard"
+    __audited__ = False  # its events are logged as login / lockout entries instead
+
+    user_id = Column(Integer, ForeignKey(User.id, ondelete="CASCADE"), primary_key=True)
+    failures = Column(Integer, nullable=False, default=0)
+    first_failure_at = Column(DateTime)
+    locked_until = Column(DateTime)

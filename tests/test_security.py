@@ -1,0 +1,80 @@
+"""Hardening: account lockout that survives a restart, production refuses a weak SECRET_KEY,
+CSRF on forms, the public role sees nothing."""
+import pytest
+
+from app import ConfigurationError, create_app
+from tests.conftest import PASSWORD, Api, Browser, make_app
+
+
+def test_lockout_after_repeated_failures_survives_restart(world, app, tmp_path):
+    client = app.test_client()
+    for _ in range(app.config["LOCKOUT_FAILURES"]):
+        response = client.post("/api/v1/security/login", json={"username": "community2", "password": "bad",
+                                                               "provider": "db"})
+        assert response.status_code == 401
+    locked = client.post("/api/v1/security/login", json={"username": "community2", "password": PASSWORD,
+                                                         "provider": "db"})
+    assert locked.status_code == 401  # even the right password is refused now
+    # A new app process over the same database still refuses it.
+    restarted = make_app(tmp_path, app.config["SQLALCHEMY_DATABASE_URI"])
+    again = restarted.test_client().post("/api/v1/security/login", json={
+        "username": "community2", "password": PASSWORD, "provider": "db"})
+    assert again.status_code == 401
+    user = Browser(restarted)
+    user.login("community2")
+    page = user.get("/login/").get_data(as_text=True)  # the flashed reason
+    assert "locked" in page or "锁定" in page
+    from app.extensions import db
+    from models import AuditLog, LoginGuard
+
+    with app.app_context():
+        assert db.session.query(AuditLog).filter_by(action="lockout", summary="community2").count() == 1
+        assert db.session.query(AuditLog).filter_by(action="login_refused_locked").count() >= 2
+        db.session.query(LoginGuard).delete()
+        db.session.commit()
+    assert Api(app, "community2").headers  # unlocked by the security admin (row removed)
+
+
+def test_success_resets_the_failure_count(world, app):
+    client = app.test_client()
+    for _ in range(app.config["LOCKOUT_FAILURES"] - 1):
+        client.post("/api/v1/security/login", json={"username": "community1", "password": "bad", "provider": "db"})
+    assert Api(app, "community1").headers
+    for _ in range(app.config["LOCKOUT_FAILURES"] - 1):
+        client.post("/api/v1/security/login", json={"username": "community1", "password": "bad", "provider": "db"})
+    assert Api(app, "community1").headers
+
+
+@pytest.mark.parametrize("key", [None, "short", "gongjian-demo-secret-key-not-for-production"])
+def test_production_refuses_weak_secret_key(key, tmp_path, monkeypatch):
+    monkeypatch.setenv("GONGJIAN_ENV", "production")
+    monkeypatch.setenv("GONGJIAN_DATA_DIR", str(tmp_path))
+    if key:
+        monkeypatch.setenv("SECRET_KEY", key)
+    else:
+        monkeypatch.delenv("SECRET_KEY", raising=False)
+    with pytest.raises(ConfigurationError):
+        create_app()
+
+
+def test_production_starts_with_strong_key_and_no_swagger(tmp_path, monkeypatch):
+    monkeypatch.setenv("GONGJIAN_ENV", "production")
+    monkeypatch.setenv("GONGJIAN_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SECRET_KEY", "x" * 48)
+    app = create_app()
+    assert app.config["FAB_API_SWAGGER_UI"] is False
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_form_post_without_csrf_token_is_refused(world, app):
+    user = Browser(app, "community1")
+    response = user.client.post("/partymemberview/add", data={"name": "无令牌", "id_card": "11010519491231002X",
+                                                             "area": str(world["g11"])})
+    assert response.status_code == 400
+
+
+def test_session_cookie_is_httponly_and_samesite(world, app):
+    user = Browser(app)
+    response = user.login("community1")
+    cookie = response.headers.get("Set-Cookie", "")
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
