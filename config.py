@@ -14,6 +14,13 @@ DEMO_SECRET_KEY = "gongjian-demo-secret-key-not-for-production"
 DEMO_PASSWORD = "Gongjian@2026"
 
 
+def password_complexity(password):
+    """Lazy import: the rule lives in app/validation.py (one place for validation)."""
+    from app.validation import password_complexity as check
+
+    return check(password)
+
+
 def env(name, default=None):
     """Return an environment variable, or the default when unset or empty."""
     value = os.environ.get(name)
@@ -73,7 +80,12 @@ class Config:
         self.FAB_UPDATE_PERMS = True
         self.FAB_BASE_TEMPLATE = "gongjian/baselayout.html"
         self.FAB_INDEX_VIEW = "views.home.HomeView"
-        self.FAB_PASSWORD_COMPLEXITY_ENABLED = False
+        self.FAB_PASSWORD_COMPLEXITY_ENABLED = True
+        self.FAB_PASSWORD_COMPLEXITY_VALIDATOR = password_complexity
+        # Throttle login attempts per client address (FAB's limiter on the login form).
+        self.RATELIMIT_ENABLED = env_bool("GONGJIAN_RATELIMIT", self.GONGJIAN_ENV != "testing")
+        self.AUTH_RATE_LIMITED = True
+        self.AUTH_RATE_LIMIT = env("GONGJIAN_LOGIN_RATE_LIMIT", "20 per minute")
         self.UPLOAD_FOLDER = os.path.join(self.DATA_DIR, "uploads")
         self.FILE_ALLOWED_EXTENSIONS = ("pdf", "jpg", "jpeg", "png", "doc", "docx", "xls", "xlsx", "zip")
         self.MAX_CONTENT_LENGTH = env_int("GONGJIAN_MAX_UPLOAD_MB", 20) * 1024 * 1024
@@ -95,6 +107,8 @@ class Config:
         self.PERMANENT_SESSION_LIFETIME = timedelta(minutes=env_int("GONGJIAN_SESSION_MINUTES", 30))
         self.JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=env_int("GONGJIAN_TOKEN_MINUTES", 30))
         self.RATELIMIT_STORAGE_URI = env("GONGJIAN_RATELIMIT_STORAGE", "memory://")
+        self.CONTENT_SECURITY_POLICY = env(
+            "GONGJIAN_CSP", "frame-ancestors 'self'; object-src 'none'; base-uri 'self'; form-action 'self'")
 
         if self.GONGJIAN_ENV == "testing":
             self.TESTING = True

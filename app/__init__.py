@@ -34,7 +34,7 @@ def create_app(overrides=None):
 
     from app import areas, audit, scope
     from app.extensions import csrf, db, migrate
-    from app.security import GongjianSecurityManager
+    from app.security import GongjianSecurityManager, install_web_hardening
 
     app = Flask(__name__)
     app.config.update(Config().as_dict())
@@ -64,5 +64,6 @@ def create_app(overrides=None):
     from app.cli import gongjian_cli
 
     register_error_handlers(app)
+    install_web_hardening(app)
     app.cli.add_command(gongjian_cli)
     return app

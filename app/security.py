@@ -64,3 +64,30 @@ class GongjianSecurityManager(SecurityManager):
         if has_request_context() and not request.path.startswith("/api/"):
             flash(_l("This account is locked after repeated failed logins. Try again later or ask the "
                      "security administrator to unlock it."), "danger")
+
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "SAMEORIGIN",
+    "Referrer-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+
+
+def install_web_hardening(app):
+    """Security headers on every response; sessions expire after PERMANENT_SESSION_LIFETIME of
+    inactivity."""
+    from flask import session
+
+    @app.before_request
+    def _expiring_session():
+        session.permanent = True
+
+    @app.after_request
+    def _security_headers(response):
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        response.headers.setdefault("Content-Security-Policy", app.config["CONTENT_SECURITY_POLICY"])
+        if app.config.get("SESSION_COOKIE_SECURE"):
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return response

@@ -579,3 +579,22 @@ def _table_label(table_name):
     from views.labels import TABLE_LABELS
 
     return TABLE_LABELS.get(table_name, table_name)
+
+
+# --------------------------------------------------------------------------------------------
+# Passwords (FAB calls this for every password set through a screen or its user API).
+# --------------------------------------------------------------------------------------------
+
+PASSWORD_MIN_LENGTH = 10
+
+
+def password_complexity(password):
+    """At least 10 characters using at least three of: upper case, lower case, digits, symbols."""
+    from flask_appbuilder.exceptions import PasswordComplexityValidationError
+
+    classes = [r"[A-Z]", r"[a-z]", r"[0-9]", r"[^A-Za-z0-9]"]
+    used = sum(1 for pattern in classes if re.search(pattern, password or ""))
+    if len(password or "") < PASSWORD_MIN_LENGTH or used < 3:
+        raise PasswordComplexityValidationError(str(_l(
+            "The password needs at least %(length)d characters and three of: upper-case letters, "
+            "lower-case letters, digits, symbols", length=PASSWORD_MIN_LENGTH)))

@@ -78,3 +78,51 @@ def test_session_cookie_is_httponly_and_samesite(world, app):
     response = user.login("community1")
     cookie = response.headers.get("Set-Cookie", "")
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_security_headers_and_expiring_session(world, app):
+    response = Browser(app, "community1").get("/")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert "frame-ancestors" in response.headers["Content-Security-Policy"]
+    cookie = Browser(app).login("community1").headers.get("Set-Cookie", "")
+    assert "Expires=" in cookie  # a permanent session with the configured lifetime
+
+
+@pytest.mark.parametrize("password,ok", [("short1A!", False), ("alllowercaseletters", False),
+                                          ("Lower-and-digits1", True), ("UPPER1234567", False)])
+def test_password_complexity(password, ok):
+    from flask_appbuilder.exceptions import PasswordComplexityValidationError
+
+    from app.validation import password_complexity
+
+    if ok:
+        password_complexity(password)
+    else:
+        with pytest.raises(PasswordComplexityValidationError):
+            password_complexity(password)
+
+
+def test_login_redirect_stays_on_site(world, app):
+    user = Browser(app)
+    token = user.csrf_token("/login/")
+    response = user.client.post("/login/?next=https://evil.example.com/", data={
+        "username": "community1", "password": PASSWORD, "csrf_token": token})
+    assert response.status_code == 302
+    assert "evil.example.com" not in response.headers["Location"]
+
+
+def test_login_form_is_throttled_per_address(world, tmp_path, app):
+    throttled = make_app(tmp_path, app.config["SQLALCHEMY_DATABASE_URI"], RATELIMIT_ENABLED=True,
+                         AUTH_RATE_LIMIT="3 per minute")
+    user = Browser(throttled)
+    token = user.csrf_token("/login/")
+    codes = [user.client.post("/login/", data={"username": "nobody-here", "password": "x",
+                                               "csrf_token": token}).status_code for _ in range(5)]
+    assert codes[:3] == [302, 302, 302] and codes[-1] == 429
+
+
+def test_public_role_has_no_permissions(app):
+    with app.app_context():
+        role = app.appbuilder.sm.find_role("Public")
+        assert role.permissions == []
