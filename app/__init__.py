@@ -40,6 +40,11 @@ def create_app(overrides=None):
     app.config.update(Config().as_dict())
     app.config.update(overrides or {})
     check_production_config(app.config)
+    # Compile the catalogues when a fresh clone has only the .po files (before FAB rewrites the
+    # translation directories setting).
+    from app.i18n import ensure_compiled
+
+    ensure_compiled(app.config["BABEL_TRANSLATION_DIRECTORIES"])
     os.makedirs(app.config["DATA_DIR"], exist_ok=True)
     os.makedirs(app.config["UPLOAD_FOLDER"], exist_ok=True)
     app.config["FAB_CREATE_DB"] = False  # Alembic is the only way the schema changes.

@@ -36,3 +36,21 @@ def test_area_page_tabs_list_sub_areas_members_and_meetings_below_it(world, brow
     assert "张丽" in html  # a member living in a grid of that community
     assert "幸福社区圆桌会议" in html
     assert "李明" not in html and "和平社区圆桌会议" not in html
+
+
+def test_screens_are_chinese_by_default(world, browser):
+    user = browser("community1")
+    html = user.get("/partymemberview/list/").get_data(as_text=True)
+    for word in ("在职党员", "新增", "社区"):
+        assert word in html, word
+    assert "List Party Member" not in html and ">None<" not in html
+    missing = user.get("/partymemberview/show/999999")
+    assert missing.status_code == 404
+    assert "未找到" in missing.get_data(as_text=True)
+
+
+def test_english_is_the_second_language(world, browser):
+    user = browser("community1")
+    user.get("/lang/en")
+    html = user.get("/partymemberview/list/").get_data(as_text=True)
+    assert "In-service Party members" in html

@@ -16,7 +16,7 @@ from app.audit import record_event
 from app.extensions import db
 from app.scope import ScopedInterface, ScopeViolation, subtree_area_ids
 from flask_appbuilder.models.filters import BaseFilter
-from views.labels import LABELS, DESCRIPTIONS
+from views.labels import DESCRIPTIONS, LABELS, TABLE_LABELS
 
 # FAB method name → the one permission ("can_read" / "can_write") of the resource.
 READ_METHODS = (
@@ -28,6 +28,19 @@ WRITE_METHODS = (
     "api_column_add", "api_column_edit", "post", "put", "bulk_delete",
 )
 METHOD_PERMISSIONS = {**{m: "read" for m in READ_METHODS}, **{m: "write" for m in WRITE_METHODS}}
+
+
+def plain_formatter(value):
+    """How a cell shows a value: nothing for empty, 是/否 for booleans, lists joined."""
+    if value is None:
+        return ""
+    if value is True:
+        return _l("Yes")
+    if value is False:
+        return _l("No")
+    if isinstance(value, (list, tuple)):
+        return "、".join(str(v) for v in value)
+    return value
 
 
 def choice_formatter(choices):
@@ -68,7 +81,14 @@ class GongjianBaseView(ResourceMixin, ModelView):
     def __init__(self, **kwargs):
         self.label_columns = {**LABELS, **(self.label_columns or {})}
         self.description_columns = {**DESCRIPTIONS, **(self.description_columns or {})}
-        formatters = {col: choice_formatter(ch) for col, ch in self.choice_columns.items()}
+        name = TABLE_LABELS.get(self.model.__tablename__, self.model.__name__)
+        self.list_title = self.list_title or name
+        self.show_title = self.show_title or _l("%(name)s: details", name=name)
+        self.add_title = self.add_title or _l("Add %(name)s", name=name)
+        self.edit_title = self.edit_title or _l("Edit %(name)s", name=name)
+        formatters = {col: plain_formatter for col in
+                      set(self.list_columns or []) | set(self.show_columns or [])}
+        formatters.update({col: choice_formatter(ch) for col, ch in self.choice_columns.items()})
         formatters.update({col: personal_data_formatter(k) for col, k in self.masked_columns().items()})
         self.formatters_columns = {**formatters, **(self.formatters_columns or {})}
         extra = {col: self._choice_field(col, ch) for col, ch in self.choice_columns.items()}

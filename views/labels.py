@@ -13,6 +13,9 @@ LABELS = {
     "path": _l("Path"),
     "area": _l("Area"),
     "area.name": _l("Area"),
+    "area_id": _l("Area"),
+    "community": _l("Community"),
+    "community_id": _l("Community"),
     "grid_worker": _l("Grid worker"),
     "grid_worker_phone": _l("Grid worker phone"),
     "household_heads": _l("Household liaison heads"),
@@ -176,4 +179,31 @@ TABLE_LABELS = {
     "meeting_unit": _l("Meetings"),
     "resolution_co_unit": _l("Resolutions"),
     "ab_user": _l("Accounts"),
+    "audit_log": _l("Audit log"),
+    "login_guard": _l("Accounts"),
+}
+
+
+# Audit log codes shown as words.
+ACTION_LABELS = {
+    "create": _l("Created"),
+    "update": _l("Changed"),
+    "delete": _l("Deleted"),
+    "login": _l("Logged in"),
+    "login_failed": _l("Failed login"),
+    "login_refused_locked": _l("Login refused (account locked)"),
+    "lockout": _l("Account locked"),
+    "logout": _l("Logged out"),
+    "reveal": _l("Viewed personal data"),
+    "denied": _l("Permission refused"),
+    "export": _l("Export requested"),
+    "download": _l("File downloaded"),
+}
+VIA_LABELS = {
+    "web": _l("Screen"),
+    "api": _l("API"),
+    "cli": _l("Command line"),
+    "task": _l("Background task"),
+    "system": _l("System"),
+    "test": _l("Test"),
 }
