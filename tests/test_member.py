@@ -24,7 +24,9 @@ def test_api_rejects_bad_id_card_with_field_and_reason(world, api):
     response = client.post("/api/v1/party_member/", json=member_payload(world, id_card=BAD_ID))
     assert response.status_code == 400
     assert "id_card" in response.json["message"]
-    assert "check" in response.json["message"]["id_card"][0].lower()
+    assert "校验" in response.json["message"]["id_card"][0]  # Chinese is the default language
+    english = client.post("/api/v1/party_member/?_l_=en", json=member_payload(world, id_card=BAD_ID))
+    assert "check digit" in english.json["message"]["id_card"][0]
 
 
 def test_api_rejects_bad_phone_and_keeps_nothing(world, api, app):
