@@ -68,7 +68,7 @@ class Config:
         self.LOCKOUT_MINUTES = env_int("GONGJIAN_LOCKOUT_MINUTES", 30)
 
         # Flask-AppBuilder
-        self.APP_NAME = env("GONGJIAN_APP_NAME", "共建 · 党建引领网格化治理")
+        self.APP_NAME = env("GONGJIAN_APP_NAME", "共建")
         self.APP_THEME = ""
         self.AUTH_TYPE = AUTH_DB
         self.AUTH_ROLE_ADMIN = "Admin"

@@ -71,4 +71,7 @@ def create_app(overrides=None):
     register_error_handlers(app)
     install_web_hardening(app)
     app.cli.add_command(gongjian_cli)
+    from tasks import init_celery
+
+    init_celery(app)  # tasks sent from this app use its settings (broker, eager mode)
     return app

@@ -77,3 +77,17 @@ def audit_verify_command():
         click.echo(f"Audit chain BROKEN at entry {bad_id} ({reason}); {checked} entries verified before it.")
         sys.exit(1)
     click.echo(f"Audit chain OK: {checked} entries verified.")
+
+
+@gongjian_cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--worker/--no-worker", default=True, show_default=True,
+              help="Also run a Celery worker with embedded beat (celery -A tasks.worker worker -B).")
+@click.option("--threads", default=8, show_default=True, type=int, help="Web server threads.")
+def serve_command(host, port, worker, threads):
+    """Start the web server (waitress) and a Celery worker with beat; Ctrl-C stops both."""
+    from app.serve import serve
+
+    serve(current_app._get_current_object(), host=host, port=port, with_worker=worker, threads=threads)

@@ -1,7 +1,7 @@
 """Error handling shared by screens and API: rule violations are a clear 400 with the fields in
 the API and a message on the screen, never a 500; the session is rolled back so nothing is
 half-written."""
-from flask import current_app, flash, jsonify, redirect, render_template, request
+from flask import current_app, flash, g, jsonify, redirect, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 
@@ -49,6 +49,10 @@ ERROR_PAGES = {
 def _error_page(code, title, message):
     if _is_api():
         return jsonify(message=str(message)), code
+    if "user" not in g:  # errors raised before FAB's before_request (CSRF) have no g.user yet
+        from flask_login import current_user
+
+        g.user = current_user
     return render_template("gongjian/error.html", title=title, message=message,
                            appbuilder=current_app.appbuilder, base_template=current_app.appbuilder.base_template), code
 

@@ -18,6 +18,7 @@ defined per app instance gives ``DuplicateTaskNameWarning`` and the first one wi
 import os
 import threading
 from collections.abc import Mapping
+from contextlib import ExitStack
 from functools import cached_property
 
 from celery import Celery, Task, signals
@@ -41,19 +42,18 @@ class AppContextTask(Task):
 
     In the caller's context (eager mode, or a task called directly) the current app is used; in
     a worker the app bound by ``init_celery`` (tasks/worker.py), created from the environment on
-    first use when none is bound. A task that works for a user wraps its work in
-    ``app.actor.acting_as(user, via="task")`` itself (exports do: scope follows the requester).
+    first use when none is bound. A task that works for a user (an export: scope follows the
+    requester) wraps that work in ``app.actor.acting_as(user, via="task")`` itself.
     """
 
     def __call__(self, *args, **kwargs):
         from app.actor import acting_as
 
-        if has_app_context():
-            with acting_as(None, via="task", request_id=self.request.id):
-                return super().__call__(*args, **kwargs)
-        with get_flask_app().app_context():
-            with acting_as(None, via="task", request_id=self.request.id):
-                return super().__call__(*args, **kwargs)
+        with ExitStack() as stack:
+            if not has_app_context():
+                stack.enter_context(get_flask_app().app_context())
+            stack.enter_context(acting_as(None, via="task", request_id=self.request.id))
+            return super().__call__(*args, **kwargs)
 
 
 class _EnvironmentSettings(Mapping):
@@ -99,9 +99,8 @@ def celery_config(config):
     """Celery settings (lower-case names) from a Flask config mapping (the keys of config.Config)."""
     data_dir = config["DATA_DIR"]
     broker_url = config.get("CELERY_BROKER_URL") or "sqla+sqlite:///" + os.path.join(data_dir, BROKER_FILE)
-    embedded_results = "db+sqlite:///" + os.path.join(data_dir, RESULTS_FILE)
-    result_backend = config.get("CELERY_RESULT_BACKEND") or embedded_results
-    if is_redis_url(broker_url) and result_backend == embedded_results:
+    result_backend = config.get("CELERY_RESULT_BACKEND") or "db+sqlite:///" + os.path.join(data_dir, RESULTS_FILE)
+    if is_redis_url(broker_url) and result_backend.startswith("db+sqlite:"):
         # Workers on several machines cannot share a SQLite file: results go where the tasks do.
         result_backend = broker_url
     eager = bool(config.get("CELERY_ALWAYS_EAGER"))

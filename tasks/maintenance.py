@@ -32,13 +32,11 @@ def purge_consumed_messages(broker_url, transport_options=None):
     """The work of ``purge_broker_messages`` for one broker URL (also used by tests)."""
     if not is_sqla_broker(broker_url):
         return 0
-    options = dict(transport_options or {})
-    table = options.pop("message_tablename", "kombu_message")
-    options.pop("queue_tablename", None)
+    options = transport_options or {}
+    table = options.get("message_tablename", "kombu_message")
     url = broker_url.split("+", 1)[1]
-    if url.startswith("sqlite"):
-        options.setdefault("connect_args", {"timeout": SQLITE_TIMEOUT})
-    engine = create_engine(url, **{k: v for k, v in options.items() if k in ("connect_args",)})
+    connect_args = options.get("connect_args") or ({"timeout": SQLITE_TIMEOUT} if url.startswith("sqlite") else {})
+    engine = create_engine(url, connect_args=connect_args)
     try:
         if not inspect(engine).has_table(table):
             return 0

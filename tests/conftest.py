@@ -61,6 +61,8 @@ def make_app(tmp_dir, database_url=None, **overrides):
         "SQLALCHEMY_DATABASE_URI": database_url or f"sqlite:///{tmp_dir}/gongjian.sqlite",
         "WTF_CSRF_ENABLED": True,
         "CELERY_ALWAYS_EAGER": True,
+        "CELERY_BROKER_URL": f"sqla+sqlite:///{tmp_dir}/celery-broker.sqlite",
+        "CELERY_RESULT_BACKEND": f"db+sqlite:///{tmp_dir}/celery-results.sqlite",
         "DEMO_PASSWORD": PASSWORD,
         **overrides,
     }

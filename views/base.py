@@ -5,6 +5,7 @@ from flask import abort, flash, redirect
 from flask_appbuilder import ModelRestApi, ModelView
 from flask_appbuilder.actions import action
 from flask_appbuilder.fieldwidgets import Select2Widget
+from flask_appbuilder.fields import QuerySelectField, QuerySelectMultipleField
 from flask_appbuilder.models.sqla.filters import FilterEqual
 from flask_babel import lazy_gettext as _l
 from marshmallow import validate as mm_validate
@@ -28,6 +29,9 @@ WRITE_METHODS = (
     "api_column_add", "api_column_edit", "post", "put", "bulk_delete",
 )
 METHOD_PERMISSIONS = {**{m: "read" for m in READ_METHODS}, **{m: "write" for m in WRITE_METHODS}}
+
+
+BLANK_CHOICE = _l("(none)")
 
 
 def plain_formatter(value):
@@ -98,9 +102,11 @@ class GongjianBaseView(ResourceMixin, ModelView):
 
     def _choice_field(self, col, choices):
         required = not self.model.__table__.c[col].nullable
+        blank = [] if required else [("", BLANK_CHOICE)]
         return SelectField(
-            LABELS.get(col, col),
-            choices=[(code, label) for code, label in choices],
+            self.label_columns.get(col, col),
+            choices=blank + [(code, label) for code, label in choices],
+            coerce=lambda value: value or None,
             validators=[DataRequired()] if required else [Optional()],
             widget=Select2Widget(),
             description=DESCRIPTIONS.get(col, ""),
@@ -108,6 +114,11 @@ class GongjianBaseView(ResourceMixin, ModelView):
 
     def _init_forms(self):
         super()._init_forms()
+        for form_class in (self.add_form, self.edit_form):
+            for name in dir(form_class):
+                field = getattr(form_class, name, None)
+                if getattr(field, "field_class", None) in (QuerySelectField, QuerySelectMultipleField):
+                    field.kwargs["blank_text"] = BLANK_CHOICE  # FAB leaves "__None" on screen
         self.add_form = validation.form_with_record_rules(self.add_form, self.model, editing=False)
         self.edit_form = validation.form_with_record_rules(self.edit_form, self.model, editing=True)
 

@@ -1,5 +1,5 @@
 """Screens and API of in-service Party members (在职党员)."""
-from flask_appbuilder.models.sqla.filters import FilterStartsWith
+from flask_babel import lazy_gettext as _l
 
 from models import GENDERS, PartyMember
 from views.base import AREA_SUBTREE, COMMUNITY_SEARCH, GongjianApi, GongjianModelView
@@ -14,6 +14,7 @@ class MemberScreen(GongjianModelView):
     """The member screen's settings, shared by the menu screen and the community tab."""
 
     choice_columns = {"gender": GENDERS}
+    label_columns = {"name": _l("Full name")}
     list_columns = ["name", "gender", "id_card", "phone", "employer", "area", "post_category"]
     search_columns = ["name", "phone", "community", "employer", "skills", "post_category"]
     search_form_query_rel_fields = COMMUNITY_SEARCH
