@@ -70,6 +70,7 @@ def create_app(overrides=None):
 
     register_error_handlers(app)
     install_web_hardening(app)
+    audit.register_refusal_audit(app)
     app.cli.add_command(gongjian_cli)
     from tasks import init_celery
 

@@ -213,3 +213,17 @@ def install():
     event.listen(Session, "after_rollback", _after_rollback)
     event.listen(Session, "after_soft_rollback", lambda session, previous: _after_rollback(session))
     _installed = True
+
+
+def register_refusal_audit(app):
+    """Every permission refusal (403) to a signed-in user, on a screen or the API, is an entry."""
+    from flask import request
+
+    @app.after_request
+    def _audit_refusal(response):
+        if response.status_code == 403 and actor.current_user() is not None:
+            from app.extensions import db
+
+            db.session.rollback()
+            record_event("denied", summary=f"{request.method} {request.path}"[:300])
+        return response

@@ -20,7 +20,9 @@ from sqlalchemy.orm import Session
 from app import actor
 
 # Roles that see every area unless a scope row narrows them.
-GLOBAL_ROLES = {"Admin", "OrgDept", "Auditor"}
+# (The security admin sees areas and units to assign accounts their scope; its permissions keep it
+# away from every other business record.)
+GLOBAL_ROLES = {"Admin", "OrgDept", "Auditor", "SecurityAdmin"}
 
 
 class ScopeViolation(Exception):

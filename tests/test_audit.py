@@ -141,3 +141,12 @@ def test_nobody_can_write_audit_entries_through_api_or_screen(world, api, browse
     assert auditor.get("/auditlogview/list/").status_code == 200
     assert auditor.get("/auditlogview/edit/1").status_code in (302, 403, 404)
     assert auditor.get("/auditlogview/add").status_code in (302, 403, 404)
+
+
+def test_permission_refusals_are_audited(world, api, browser, app):
+    assert api("community1").get("/api/v1/audit_log/").status_code == 403
+    assert browser("community1").get("/auditlogview/list/").status_code == 403
+    rows = entries(app, action="denied")
+    assert [(r.actor, r.summary) for r in rows] == [("community1", "GET /api/v1/audit_log/"),
+                                                    ("community1", "GET /auditlogview/list/")]
+    assert {r.via for r in rows} == {"api", "web"}

@@ -127,7 +127,10 @@ class GongjianBaseView(ResourceMixin, ModelView):
 
     def _get_related_view_widget(self, item, related_view, order_column="", order_direction="", page=None,
                                  page_size=None):
-        """A tab listing the records anywhere below an area (see AREA_SUBTREE)."""
+        """A tab of related records: none at all when the role may not read them (FAB does not
+        check), records anywhere below an area for AREA_SUBTREE tabs, else FAB's foreign key."""
+        if not self.appbuilder.sm.has_access("can_read", related_view.class_permission_name):
+            return None
         if related_view.related_via != AREA_SUBTREE:
             return super()._get_related_view_widget(item, related_view, order_column, order_direction,
                                                     page=page, page_size=page_size)
@@ -136,6 +139,15 @@ class GongjianBaseView(ResourceMixin, ModelView):
         return related_view._get_view_widget(
             filters=filters, order_column=order_column, order_direction=order_direction, page=page,
             page_size=page_size)
+
+    def render_template(self, template, **kwargs):
+        """Drop the tabs whose widget is None (not readable by the role, or no relation)."""
+        views, widgets = kwargs.get("related_views"), kwargs.get("widgets")
+        if views and widgets and widgets.get("related_views") is not None:
+            pairs = [(view, widget) for view, widget in zip(views, widgets["related_views"]) if widget is not None]
+            kwargs["related_views"] = [view for view, _ in pairs]
+            widgets["related_views"] = [widget for _, widget in pairs]
+        return super().render_template(template, **kwargs)
 
     def _get_show_widget(self, pk, item, **kwargs):
         if self.masked_columns() and masking.can_see_personal_data():
