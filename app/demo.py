@@ -332,7 +332,6 @@ class _DemoBuilder:
         self.session.flush()
 
         self.unit_ids = [u.id for u in units]
-        self.unit_names = {u.id: u.name for u in units}
         self.checked_in = {c["id"]: [] for c in self.communities}  # community -> confirmed unit ids
         self.checkin_count = 0
         community_areas = {c["id"]: self.session.get(Area, c["id"]) for c in self.communities}
@@ -409,10 +408,15 @@ class _DemoBuilder:
     # -- one community: lists, members, service, evaluations, meetings ----------------------------
 
     def build_community(self, index, community, id_cards):
-        from models import Area
+        from models import Area, Unit
 
-        area = self.session.get(Area, community["id"])
-        homes = [self.session.get(Area, area_id) for area_id in community["homes"]]
+        # Everything this batch refers to is loaded up front, in three queries: a lookup of an
+        # object missing from the session would autoflush the pending rows one by one.
+        areas = {a.id: a for a in self.session.scalars(
+            select(Area).where(Area.id.in_([community["id"]] + community["homes"])))}
+        area = areas[community["id"]]
+        homes = [areas[area_id] for area_id in community["homes"]]
+        self.units = {u.id: u for u in self.session.scalars(select(Unit))}
         projects = self._lists(index, community, area)
         self._members(community, area, homes, id_cards, projects)
         self._meetings(index, community, area, homes)
@@ -420,7 +424,7 @@ class _DemoBuilder:
         self.session.expunge_all()  # memory stays flat: nothing of this community is kept
 
     def _lists(self, index, community, area):
-        from models import Need, Project, ProjectClaim, Unit
+        from models import Need, Project, ProjectClaim
 
         fake, rng = self.fake, self.rng
         needs = []
@@ -434,7 +438,7 @@ class _DemoBuilder:
         projects = []
         partners = community["checked_in"]
         for p in range(max(3, _counts(8, self.scale))):
-            unit = self.session.get(Unit, rng.choice(partners))
+            unit = self.units[rng.choice(partners)]
             starts_on = self.past_day(200, 10)
             project = self._approval(Project(
                 area=area, need=rng.choice(needs), title=fake.project_title(unit.name),
@@ -448,7 +452,7 @@ class _DemoBuilder:
         return [p for p in projects if p.status == "approved"]
 
     def _members(self, community, area, homes, id_cards, projects):
-        from models import Evaluation, MemberCheckin, PartyMember, ProjectClaim, ServiceRecord, Unit
+        from models import Evaluation, MemberCheckin, PartyMember, ProjectClaim, ServiceRecord
 
         fake, rng, today = self.fake, self.rng, self.today
         any_grade = [g for g in self.grades if not g["requires_checkin"]]
@@ -458,7 +462,7 @@ class _DemoBuilder:
         for id_card, employer_idx in id_cards:
             gender = gender_of(id_card)
             home = rng.choice(homes)
-            employer = self.session.get(Unit, self.unit_ids[employer_idx]) if employer_idx is not None else None
+            employer = self.units[self.unit_ids[employer_idx]] if employer_idx is not None else None
             post_id = rng.choice(self.posts) if self.posts and rng.random() < 0.7 else None
             member = PartyMember(
                 name=fake.person_name("男" if gender == "male" else "女"), gender=gender, id_card=id_card,
@@ -525,7 +529,7 @@ class _DemoBuilder:
                     ))
         # Units serve too (unit service records at the community).
         for unit_id in community["checked_in"][:8]:
-            unit = self.session.get(Unit, unit_id)
+            unit = self.units[unit_id]
             for _ in range(self.rng.randint(1, 3)):
                 hours = rng.randint(2, 8) / 2
                 self.session.add(ServiceRecord(
@@ -535,7 +539,7 @@ class _DemoBuilder:
                 ))
 
     def _meetings(self, index, community, area, homes):
-        from models import AgendaItem, Meeting, Resolution, Unit
+        from models import AgendaItem, Meeting, Resolution
 
         fake, rng, today = self.fake, self.rng, self.today
         grids = [h for h in homes if h.level == "grid"]
@@ -547,7 +551,7 @@ class _DemoBuilder:
                 planned = (t + k + index) % 7 == 6
                 held_day = today + timedelta(days=rng.randint(3, 20)) if planned else self.past_day(330, 5)
                 meeting_area = rng.choice(grids) if informal and grids else area
-                partners = [self.session.get(Unit, u) for u in
+                partners = [self.units[u] for u in
                             rng.sample(community["checked_in"], min(len(community["checked_in"]), rng.randint(1, 4)))]
                 convener, note_taker = self.person(), self.person()
                 meeting = Meeting(

@@ -31,7 +31,7 @@ def _write(*resources):
 
 ROLES = {
     "Admin": _write(*REFERENCE, "Area") + _read(*BUSINESS),
-    "SecurityAdmin": SECURITY_VIEWS + _write("UserScope") + _read("Area", "Unit"),
+    "SecurityAdmin": SECURITY_VIEWS + _write("UserScope", "LoginGuard") + _read("Area", "Unit"),
     "OrgDept": _read(*BUSINESS, *REFERENCE)
     + _write("Unit", "UnitCheckin", "Agreement", "MemberCheckin", "Evaluation") + [PERSONAL_DATA],
     "Auditor": _read(*BUSINESS, *REFERENCE, "AuditLog"),

@@ -3,6 +3,7 @@
 from flask_appbuilder import Model
 from flask_appbuilder.security.sqla.models import User
 from sqlalchemy import Column, DateTime, ForeignKey, Integer
+from sqlalchemy.orm import relationship
 
 
 class LoginGuard(Model):
@@ -13,3 +14,7 @@ class LoginGuard(Model):
     failures = Column(Integer, nullable=False, default=0)
     first_failure_at = Column(DateTime)
     locked_until = Column(DateTime)
+    user = relationship(User)
+
+    def __repr__(self):
+        return str(self.user)

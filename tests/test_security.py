@@ -126,3 +126,23 @@ def test_public_role_has_no_permissions(app):
     with app.app_context():
         role = app.appbuilder.sm.find_role("Public")
         assert role.permissions == []
+
+
+def test_security_admin_unlocks_an_account(world, app):
+    client = app.test_client()
+    for _ in range(app.config["LOCKOUT_FAILURES"]):
+        client.post("/api/v1/security/login", json={"username": "street1", "password": "bad", "provider": "db"})
+    security = Browser(app, "security")
+    listing = security.get("/lockedaccountview/list/").get_data(as_text=True)
+    assert "street1" in listing
+    with app.app_context():
+        user_id = app.appbuilder.sm.find_user(username="street1").id
+    response = security.post(f"/lockedaccountview/delete/{user_id}", with_token_from="/userscopeview/add")
+    assert response.status_code == 302
+    assert Api(app, "street1").headers  # can log in again
+    from app.extensions import db
+    from models import AuditLog
+
+    with app.app_context():
+        assert db.session.query(AuditLog).filter_by(action="unlock", actor="security").count() == 1
+    assert Browser(app, "community1").get("/lockedaccountview/list/").status_code == 403

@@ -16,7 +16,7 @@ from views.reference import (PostCategoryApi, PostCategoryView, ServiceQuotaApi,
                              SettingView)
 from views.service import ServiceRecordApi, ServiceRecordView
 from views.unit import UnitApi, UnitView
-from views.user_scope import UserScopeApi, UserScopeView
+from views.user_scope import LockedAccountView, UserScopeApi, UserScopeView
 
 # (category, category label, icon, [(view, name, label, icon)])
 MENU = [
@@ -57,6 +57,7 @@ MENU = [
     ]),
     ("Security", _l("Security"), "fa-cogs", [
         (UserScopeView, "UserScopes", _l("Account scopes"), "fa-location-dot"),
+        (LockedAccountView, "LockedAccounts", _l("Locked accounts"), "fa-lock"),
     ]),
 ]
 

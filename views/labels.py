@@ -180,7 +180,7 @@ TABLE_LABELS = {
     "resolution_co_unit": _l("Resolutions"),
     "ab_user": _l("Accounts"),
     "audit_log": _l("Audit log"),
-    "login_guard": _l("Accounts"),
+    "login_guard": _l("Locked accounts"),
 }
 
 
@@ -193,6 +193,7 @@ ACTION_LABELS = {
     "login_failed": _l("Failed login"),
     "login_refused_locked": _l("Login refused (account locked)"),
     "lockout": _l("Account locked"),
+    "unlock": _l("Account unlocked"),
     "logout": _l("Logged out"),
     "reveal": _l("Viewed personal data"),
     "denied": _l("Permission refused"),

@@ -1,5 +1,10 @@
-"""The security admin's screen assigning each account its area (and unit, for liaisons)."""
-from models import UserScope
+"""The security admin's screens: each account's area (and unit, for liaisons), and the accounts
+locked after repeated failed logins (deleting the lock unlocks the account)."""
+from flask import g
+from flask_babel import lazy_gettext as _l
+
+from app.audit import record_event
+from models import LoginGuard, UserScope
 from views.base import GongjianApi, GongjianModelView
 
 
@@ -15,3 +20,19 @@ class UserScopeApi(GongjianApi):
     resource_name = "user_scope"
     list_columns = show_columns = ["id", "user_id", "area_id", "unit_id"]
     add_columns = edit_columns = ["user", "area", "unit"]
+
+
+class LockedAccountView(GongjianModelView):
+    model = LoginGuard
+    base_permissions = ["can_read", "can_write"]
+    list_columns = show_columns = ["user", "failures", "first_failure_at", "locked_until"]
+    label_columns = {"failures": _l("Failed logins"), "first_failure_at": _l("First failure at"),
+                     "locked_until": _l("Locked until")}
+    base_order = ("locked_until", "desc")
+
+    def pre_delete(self, item):
+        g.unlocking = (item.user_id, str(item.user))  # the row is gone (expired) after the delete
+
+    def post_delete(self, item):
+        user_id, username = g.pop("unlocking")
+        record_event("unlock", "ab_user", user_id, summary=username)
