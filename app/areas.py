@@ -67,12 +67,19 @@ def _derive_community(session, obj):
         obj.community = community
 
 
+def _depth(area):
+    depth = 0
+    while area.parent is not None:
+        depth, area = depth + 1, area.parent
+    return depth
+
+
 def maintain(session, flush_context, instances):
     from models import Area
 
-    for obj in list(session.new) + list(session.dirty):
-        if isinstance(obj, Area):
-            _maintain_area(session, obj)
+    areas = [obj for obj in list(session.new) + list(session.dirty) if isinstance(obj, Area)]
+    for obj in sorted(areas, key=_depth):  # a new child needs its new parent's path first
+        _maintain_area(session, obj)
     for obj in list(session.new) + list(session.dirty):
         if hasattr(type(obj), "community_id") and hasattr(type(obj), "__area_from__"):
             _inherit_area(session, obj)

@@ -82,3 +82,15 @@ class AreaMixin:
     @declared_attr
     def community(cls):
         return relationship("Area", foreign_keys=[cls.community_id])
+
+
+def schema_objects_for(dialect_name):
+    """Alembic ``include_object`` hook: leave out indexes declared for another database only
+    (``Index(...).ddl_if(dialect=...)``), which autogenerate would otherwise report missing."""
+
+    def include_object(obj, name, type_, reflected, compare_to):
+        ddl_if = getattr(obj, "_ddl_if", None)
+        return not (type_ == "index" and ddl_if is not None and ddl_if.dialect
+                    and ddl_if.dialect != dialect_name)
+
+    return include_object

@@ -4,7 +4,7 @@ Identity is the ID-card number; ``id_card_digest`` (a keyed HMAC, app/masking.py
 same person can never be registered twice, even while the number is shown masked.
 """
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Column, Date, ForeignKey, Integer, String, Text
+from sqlalchemy import Column, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import relationship, validates
 
 from .base import AreaMixin, BusinessModel, Choices
@@ -16,6 +16,12 @@ class PartyMember(AreaMixin, BusinessModel):
     """A member; ``area`` is where they live (community, grid or micro-grid)."""
 
     __tablename__ = "party_member"
+    # "Name starts with" on PostgreSQL uses LIKE, which a plain index under a non-C collation
+    # cannot serve (SQLite uses a range on ix_party_member_name instead).
+    __table_args__ = (
+        Index("ix_party_member_name_prefix", "name", postgresql_ops={"name": "text_pattern_ops"})
+        .ddl_if(dialect="postgresql"),
+    )
 
     name = Column(String(50), nullable=False, index=True)
     gender = Column(String(10))

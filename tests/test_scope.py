@@ -4,6 +4,7 @@ views and APIs, so a resource added later is covered without anyone remembering 
 import pytest
 from sqlalchemy import select
 
+from app.actor import acting_as
 from app.extensions import db
 from app.scope import restrict, scope_for
 from views.base import GongjianApi, GongjianBaseView
@@ -175,3 +176,33 @@ def test_restrict_helper_matches_interface(app, world):
         user = app.appbuilder.sm.find_user(username="community2")
         rows = db.session.execute(restrict(select(ServiceRecord.id), ServiceRecord, scope_for(user))).scalars()
         assert set(rows) == expected_ids(app, ServiceRecord, "c2", world)
+
+
+def test_screen_filter_by_community(app, world, browser):
+    """Regression: on PostgreSQL the URL's text id failed against the integer column."""
+    html = browser("orgdept").get(f"/partymemberview/list/?_flt_0_community={world['c1']}").get_data(as_text=True)
+    assert "张丽" in html and "李明" not in html
+
+
+def test_name_starts_with_on_screen_and_api(app, world, browser, api):
+    html = browser("orgdept").get("/partymemberview/list/?_flt_0_name=张").get_data(as_text=True)
+    assert "张丽" in html and "李明" not in html
+    rows = api("orgdept").get("/api/v1/party_member/?q=(filters:!((col:name,opr:sw,value:'李')))").json["result"]
+    assert [r["name"] for r in rows] == ["李明"]
+    rows = api("orgdept").get("/api/v1/party_member/?q=(filters:!((col:name,opr:sw,value:'%')))").json["result"]
+    assert rows == []  # a wildcard is a character, not a pattern
+
+
+def test_new_parent_and_child_areas_in_one_flush(app, world):
+    """Regression: a child processed before its new parent had no path to build on."""
+    from models import Area
+
+    with app.app_context():
+        with acting_as(None):
+            district = db.session.get(Area, world["district"])
+            street = Area(name="新街道", level="street", code="650102009", parent=district)
+            community = Area(name="新社区", level="community", code="650102009001", parent=street)
+            grid = Area(name="新网格", level="grid", code="650102009001001", parent=community)
+            db.session.add_all([grid, community, street])
+            db.session.commit()
+            assert grid.path == "/650102/650102009/650102009001/650102009001001/"

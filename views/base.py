@@ -99,6 +99,8 @@ class GongjianBaseView(ResourceMixin, ModelView):
         self.add_form_extra_fields = {**extra, **(self.add_form_extra_fields or {})}
         self.edit_form_extra_fields = {**extra, **(self.edit_form_extra_fields or {})}
         super().__init__(**kwargs)
+        self.datamodel.eager_relationships = tuple(
+            col for col in (self.list_columns or []) if self.datamodel.is_relation_many_to_one(col))
 
     def _choice_field(self, col, choices):
         required = not self.model.__table__.c[col].nullable

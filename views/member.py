@@ -16,7 +16,8 @@ class MemberScreen(GongjianModelView):
     choice_columns = {"gender": GENDERS}
     label_columns = {"name": _l("Full name")}
     list_columns = ["name", "gender", "id_card", "phone", "employer", "area", "post_category"]
-    search_columns = ["name", "phone", "community", "employer", "skills", "post_category"]
+    # No employer dropdown here (1,000+ units on every page): a unit's members are a tab of its page.
+    search_columns = ["name", "phone", "community", "skills", "post_category"]
     search_form_query_rel_fields = COMMUNITY_SEARCH
     show_columns = MEMBER_COLUMNS
     add_columns = MEMBER_COLUMNS

@@ -9,7 +9,8 @@ SERVICE_COLUMNS = ["member", "unit", "project", "area", "served_on", "hours", "p
 class ServiceRecordView(GongjianModelView):
     model = ServiceRecord
     list_columns = ["served_on", "member", "unit", "content", "hours", "points", "verified_by"]
-    search_columns = ["served_on", "content", "community", "verified_by"]
+    # Only indexed searches over a million records.
+    search_columns = ["served_on", "community", "verified_on"]
     search_form_query_rel_fields = COMMUNITY_SEARCH
     show_columns = SERVICE_COLUMNS
     add_columns = [c for c in SERVICE_COLUMNS if c != "area"]
@@ -25,5 +26,5 @@ class ServiceRecordApi(GongjianApi):
     show_columns = ["id"] + SERVICE_COLUMNS
     add_columns = [c for c in SERVICE_COLUMNS if c != "area"]
     edit_columns = add_columns
-    search_columns = ["member", "unit", "project", "area", "community", "served_on", "content"]
+    search_columns = ["member", "unit", "project", "area", "community", "served_on"]
     order_columns = ["id", "served_on", "hours"]
