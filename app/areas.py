@@ -2,9 +2,9 @@
 materialised paths of areas and their descendants, the area a child record inherits from its
 parent record (``__area_from__``), and the derived ``community_id`` of area-bound records."""
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import event, func, update
-from sqlalchemy.orm import Session
+from sqlalchemy import func, update
 
+from app.extensions import listen_once
 from app.validation import RecordInvalid
 
 
@@ -86,12 +86,6 @@ def maintain(session, flush_context, instances):
             _derive_community(session, obj)
 
 
-_installed = False
-
-
 def install():
-    """Register the hook once per process; it must run before scope and audit hooks."""
-    global _installed
-    if not _installed:
-        event.listen(Session, "before_flush", maintain)
-        _installed = True
+    """Register the hook; it must run before the scope and audit hooks."""
+    listen_once("before_flush", maintain)

@@ -8,10 +8,10 @@ import json
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import event, inspect, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import inspect, select, text
 
 from app import actor
+from app.extensions import listen_once
 from app.masking import mask_id_card, mask_phone
 
 GENESIS_HASH = "0" * 64
@@ -200,19 +200,16 @@ def verify_chain(connection, batch=5000):
         last_id = rows[-1]["id"]
 
 
-_installed = False
+def _after_soft_rollback(session, previous_transaction):
+    _after_rollback(session)
 
 
 def install():
-    """Register the session hooks once per process."""
-    global _installed
-    if _installed:
-        return
-    event.listen(Session, "before_flush", _before_flush)
-    event.listen(Session, "after_flush", _after_flush)
-    event.listen(Session, "after_rollback", _after_rollback)
-    event.listen(Session, "after_soft_rollback", lambda session, previous: _after_rollback(session))
-    _installed = True
+    """Register the session hooks."""
+    listen_once("before_flush", _before_flush)
+    listen_once("after_flush", _after_flush)
+    listen_once("after_rollback", _after_rollback)
+    listen_once("after_soft_rollback", _after_soft_rollback)
 
 
 def register_refusal_audit(app):

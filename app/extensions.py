@@ -5,5 +5,17 @@ from flask_wtf.csrf import CSRFProtect
 
 db = SQLAlchemy()
 migrate = Migrate()
+
+
+def listen_once(name, fn):
+    """Register a Session event hook once per process (create_app runs once per app, tests make
+    many apps); hooks run in registration order."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    if not event.contains(Session, name, fn):
+        event.listen(Session, name, fn)
+
+
 # Every form POST needs its token; FAB exempts its token-authenticated API blueprints.
 csrf = CSRFProtect()

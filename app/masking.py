@@ -114,7 +114,6 @@ _MASK_BY_KIND = {"id_card": mask_id_card, "phone": mask_phone}
 
 def can_see_personal_data(user=None):
     """Whether the acting user's role holds the explicit "view personal data" permission."""
-    from flask import current_app
 
     from app import actor
 

@@ -84,7 +84,14 @@ def pick_targets(app):
             select(func.substr(PartyMember.name, 1, 1).label("s")).group_by("s").order_by(func.count().desc())
             .limit(1))
         db.session.remove()
+    from models import ServiceRecord
+
+    with app.app_context():
+        service_id = db.session.execute(select(ServiceRecord.id).where(ServiceRecord.member_id == member_id)
+                                        .limit(1)).scalar()
+        db.session.remove()
     return {"community": community.id, "community_name": community.name, "member": member_id,
+            "service": service_id,
             "prefix": prefix, "members": count}
 
 
@@ -110,7 +117,14 @@ def figures(t):
         ("api_member_get", "api", f"/api/v1/party_member/{m}"),
         ("api_service_list", "api", "/api/v1/service_record/" + rison()),
         ("api_service_by_community", "api", "/api/v1/service_record/" + rison(by_community)),
-        ("api_service_content_sw", "api", "/api/v1/service_record/" + rison("filters:!((col:content,opr:sw,value:'政策')),")),
+        ("api_service_by_member", "api", "/api/v1/service_record/" + rison(
+            f"filters:!((col:member,opr:rel_o_m,value:{m})),")),
+        ("api_service_page_20000", "api", "/api/v1/service_record/" + quote("(page:20000,page_size:20)",
+                                                                             safe="(),:!").join(["?q=", ""])),
+        ("service_list", "screen", "/servicerecordview/list/"),
+        ("service_list_page_20000", "screen", "/servicerecordview/list/?page_ServiceRecordView=20000"),
+        ("service_list_by_community", "screen", f"/servicerecordview/list/?_flt_0_community={c}"),
+        ("service_show", "screen", f"/servicerecordview/show/{t['service']}"),
     ]
 
 

@@ -13,11 +13,7 @@ UNIT_CHECKIN_STATUS = Choices(
     ("confirmed", _l("Confirmed by the community")),
     ("expired", _l("Expired")),
 )
-MEMBER_CHECKIN_STATUS = Choices(
-    ("registered", _l("Registered")),
-    ("confirmed", _l("Confirmed by the community")),
-    ("expired", _l("Expired")),
-)
+MEMBER_CHECKIN_STATUS = UNIT_CHECKIN_STATUS  # the same life cycle for members
 
 
 class UnitCheckin(AreaMixin, BusinessModel):

@@ -2,7 +2,7 @@
 projects claimed (认领) by units or members."""
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Column, Date, DateTime, ForeignKey, Integer, String, Text
-from sqlalchemy.orm import declared_attr, relationship
+from sqlalchemy.orm import relationship
 
 from .base import AreaMixin, BusinessModel, Choices
 

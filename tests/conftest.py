@@ -10,7 +10,6 @@ import re
 import uuid
 
 import pytest
-from sqlalchemy import text
 
 os.environ.setdefault("GONGJIAN_ENV", "testing")
 

@@ -96,28 +96,47 @@ def test_logins_are_audited(world, app, browser):
     assert entries(app, action="login")[-1].summary == "community2"
 
 
+def tamper(sql, params=None):
+    """Run SQL as a database superuser would, past PostgreSQL's append-only triggers."""
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text("SET LOCAL session_replication_role = replica"))
+    db.session.execute(text(sql), params or {})
+    db.session.commit()
+
+
+def test_database_refuses_update_delete_truncate_on_postgresql(world, app):
+    import pytest
+    from sqlalchemy.exc import DBAPIError
+
+    if app.config["BACKEND"] != "postgresql":
+        pytest.skip("the database-level guard is PostgreSQL's")
+    with app.app_context():
+        for sql in ("UPDATE audit_log SET actor = 'x' WHERE id = 1", "DELETE FROM audit_log WHERE id = 1",
+                    "TRUNCATE audit_log"):
+            with pytest.raises(DBAPIError, match="append-only"):
+                db.session.execute(text(sql))
+            db.session.rollback()
+        assert verify_chain(db.session.connection())[1] is None
+
+
 def test_chain_verifies_and_detects_alteration(world, app):
     with app.app_context():
         checked, bad, _reason = verify_chain(db.session.connection())
         assert bad is None and checked > 10
         victim = checked // 2
-        db.session.execute(text("UPDATE audit_log SET actor = 'mallory' WHERE id = :id"), {"id": victim})
-        db.session.commit()
+        tamper("UPDATE audit_log SET actor = 'mallory' WHERE id = :id", {"id": victim})
         assert verify_chain(db.session.connection())[1:] == (victim, "altered")
 
 
 def test_chain_detects_deletion_and_insertion(world, app):
     with app.app_context():
         checked, _bad, _ = verify_chain(db.session.connection())
-        db.session.execute(text("DELETE FROM audit_log WHERE id = :id"), {"id": 5})
-        db.session.commit()
+        tamper("DELETE FROM audit_log WHERE id = :id", {"id": 5})
         assert verify_chain(db.session.connection())[1:] == (6, "gap")
         row = db.session.execute(text("SELECT * FROM audit_log WHERE id = 4")).mappings().one()
         forged = dict(row, id=5, summary="forged", entry_hash="f" * 64)
         cols = ", ".join(forged)
-        db.session.execute(text(f"INSERT INTO audit_log ({cols}) VALUES ({', '.join(':' + c for c in forged)})"),
-                           forged)
-        db.session.commit()
+        tamper(f"INSERT INTO audit_log ({cols}) VALUES ({', '.join(':' + c for c in forged)})", forged)
         assert verify_chain(db.session.connection())[1] == 5
 
 
@@ -125,8 +144,7 @@ def test_audit_verify_command(world, app):
     result = app.test_cli_runner().invoke(args=["gongjian", "audit", "verify"])
     assert result.exit_code == 0 and "OK" in result.output
     with app.app_context():
-        db.session.execute(text("UPDATE audit_log SET summary = 'x' WHERE id = 3"))
-        db.session.commit()
+        tamper("UPDATE audit_log SET summary = 'x' WHERE id = 3")
     result = app.test_cli_runner().invoke(args=["gongjian", "audit", "verify"])
     assert result.exit_code == 1 and "3" in result.output
 
@@ -150,3 +168,11 @@ def test_permission_refusals_are_audited(world, api, browser, app):
     assert [(r.actor, r.summary) for r in rows] == [("community1", "GET /api/v1/audit_log/"),
                                                     ("community1", "GET /auditlogview/list/")]
     assert {r.via for r in rows} == {"api", "web"}
+
+
+def test_chain_detects_reordering(world, app):
+    with app.app_context():
+        tamper("UPDATE audit_log SET id = -1 WHERE id = 3")
+        tamper("UPDATE audit_log SET id = 3 WHERE id = 4")
+        tamper("UPDATE audit_log SET id = 4 WHERE id = -1")
+        assert verify_chain(db.session.connection())[1] == 3

@@ -206,3 +206,26 @@ def test_new_parent_and_child_areas_in_one_flush(app, world):
             db.session.add_all([grid, community, street])
             db.session.commit()
             assert grid.path == "/650102/650102009/650102009001/650102009001001/"
+
+
+def test_deep_pages_match_plain_offset_paging(app, world, api, monkeypatch):
+    """Deep pages page through ids first: same rows, same order as plain OFFSET paging."""
+    from app.scope import ScopedInterface
+    from models import Area
+
+    with app.app_context():
+        with acting_as(None):
+            grid = db.session.get(Area, world["g11"])
+            for i in range(25):
+                db.session.add(__import__("models").ServiceRecord(
+                    member_id=world["m1"], area=grid, served_on=__import__("datetime").date(2026, 1, 1 + i % 28),
+                    hours=1, points=1, content=f"巡逻{i}"))
+            db.session.commit()
+    client = api("community1")
+    plain = [client.get(f"/api/v1/service_record/?q=(page:{p},page_size:4,order_column:served_on,"
+                        f"order_direction:asc)").json["result"] for p in range(8)]
+    monkeypatch.setattr(ScopedInterface, "deep_page_offset", 4)
+    deferred = [client.get(f"/api/v1/service_record/?q=(page:{p},page_size:4,order_column:served_on,"
+                           f"order_direction:asc)").json["result"] for p in range(8)]
+    assert [[r["id"] for r in page] for page in deferred] == [[r["id"] for r in page] for page in plain]
+    assert sum(len(page) for page in plain) == 26  # 25 + the world's record in community1

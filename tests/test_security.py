@@ -146,3 +146,39 @@ def test_security_admin_unlocks_an_account(world, app):
     with app.app_context():
         assert db.session.query(AuditLog).filter_by(action="unlock", actor="security").count() == 1
     assert Browser(app, "community1").get("/lockedaccountview/list/").status_code == 403
+
+
+def test_session_cookie_alone_cannot_call_the_api(world, app):
+    """The API is CSRF-exempt, so it must not accept the screens' session cookie."""
+    user = Browser(app, "community1")
+    assert user.get("/partymemberview/list/").status_code == 200
+    assert user.get("/api/v1/party_member/").status_code == 401
+    token = user.csrf_token("/partymemberview/add")
+    response = user.client.post("/api/v1/party_member/", json={"name": "跨站"}, headers={"X-CSRFToken": token})
+    assert response.status_code == 401
+
+
+def test_swagger_ui_only_outside_production(world, app, tmp_path, monkeypatch):
+    assert Browser(app, "community1").get("/swagger/v1").status_code == 200
+    monkeypatch.setenv("GONGJIAN_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "y" * 48)
+    production = make_app(tmp_path, app.config["SQLALCHEMY_DATABASE_URI"], GONGJIAN_ENV="production",
+                          FAB_API_SWAGGER_UI=False)
+    assert Browser(production, "community1").get("/swagger/v1").status_code == 404
+
+
+def test_cli_work_on_a_users_behalf_stays_in_scope(world, app):
+    from app.actor import acting_as
+    from app.extensions import db
+    from app.scope import ScopeViolation
+    from models import Area, PartyMember
+
+    with app.app_context():
+        community1 = app.appbuilder.sm.find_user(username="community1")
+        with acting_as(community1, via="cli"):
+            member = db.session.get(PartyMember, world["m1"])
+            member.area = db.session.get(Area, world["g21"])
+            with pytest.raises(ScopeViolation):
+                db.session.commit()
+            db.session.rollback()
+        assert db.session.get(PartyMember, world["m1"]).area_id == world["g11"]
