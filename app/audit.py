@@ -40,7 +40,22 @@ def _masked(model, column, value):
 
 
 def _column_attrs(obj):
-    return [attr for attr in inspect(obj).mapper.column_attrs if attr.key not in SKIPPED_COLUMNS]
+    skipped = SKIPPED_COLUMNS | getattr(type(obj), "__audit_skipped__", set())
+    return [attr for attr in inspect(obj).mapper.column_attrs if attr.key not in skipped]
+
+
+def _collection_changes(obj):
+    """Changed to-many links (a user's roles, a meeting's units): [removed, added] by name."""
+    state = inspect(obj)
+    changes = {}
+    for rel in state.mapper.relationships:
+        if not rel.uselist or rel.viewonly or rel.key in getattr(type(obj), "__audit_skipped__", set()):
+            continue
+        history = state.attrs[rel.key].history
+        if history.added or history.deleted:
+            changes[rel.key] = [sorted(str(item) for item in history.deleted),
+                                sorted(str(item) for item in history.added)]
+    return changes
 
 
 def _snapshot(obj):
@@ -71,8 +86,8 @@ def _before_flush(session, flush_context, instances):
         if _is_audited(obj):
             pending.append(("create", obj, None))
     for obj in session.dirty:
-        if _is_audited(obj) and session.is_modified(obj, include_collections=False):
-            changes = _diff(obj)
+        if _is_audited(obj) and session.is_modified(obj):
+            changes = {**_diff(obj), **_collection_changes(obj)}
             if changes:
                 pending.append(("update", obj, changes))
     for obj in session.deleted:
@@ -89,6 +104,7 @@ def _after_flush(session, flush_context):
     for action, obj, changes in pending:
         if action == "create":
             changes = {key: [None, value] for key, value in _snapshot(obj).items() if value is not None}
+            changes.update(_collection_changes(obj))
         entries.append(
             {
                 "action": action,
@@ -106,8 +122,8 @@ def _after_rollback(session):
     session.info.pop(_PENDING_KEY, None)
 
 
-def _actor_fields():
-    user = actor.current_user()
+def _actor_fields(user=None):
+    user = user if user is not None else actor.current_user()
     roles = ",".join(sorted(role.name for role in getattr(user, "roles", []) or [])) if user else ""
     return {
         "actor_id": getattr(user, "id", None),
@@ -138,7 +154,7 @@ def _lock_chain(connection):
     # SQLite: the flush already holds the database's single write lock until commit.
 
 
-def append_entries(connection, entries):
+def append_entries(connection, entries, user=None):
     """Append entries to the chain inside the caller's transaction."""
     from models import AuditLog
     from models.base import utcnow
@@ -149,7 +165,7 @@ def append_entries(connection, entries):
         select(table.c.id, table.c.entry_hash).order_by(table.c.id.desc()).limit(1)
     ).first()
     prev_id, prev_hash = (last.id, last.entry_hash) if last else (0, GENESIS_HASH)
-    common = _actor_fields()
+    common = _actor_fields(user)
     rows = []
     for offset, entry in enumerate(entries, start=1):
         row = {**common, **entry, "id": prev_id + offset, "at": utcnow().replace(microsecond=0)}
@@ -159,8 +175,9 @@ def append_entries(connection, entries):
     connection.execute(table.insert(), rows)
 
 
-def record_event(action, record_type=None, record_id=None, summary=None, details=None, area_id=None):
-    """Record a non-CRUD event (login, refusal, export, download, reveal) and commit it."""
+def record_event(action, record_type=None, record_id=None, summary=None, details=None, area_id=None, user=None):
+    """Record a non-CRUD event (login, refusal, export, download, reveal) and commit it;
+    ``user`` names the actor when it is not (or no longer) the signed-in user (login, logout)."""
     from app.extensions import db
 
     entry = {
@@ -171,7 +188,7 @@ def record_event(action, record_type=None, record_id=None, summary=None, details
         "summary": (summary or "")[:300],
         "changes": json.dumps(details or {}, ensure_ascii=False, sort_keys=True),
     }
-    append_entries(db.session.connection(), [entry])
+    append_entries(db.session.connection(), [entry], user=user)
     db.session.commit()
 
 
@@ -204,8 +221,20 @@ def _after_soft_rollback(session, previous_transaction):
     _after_rollback(session)
 
 
+def audit_security_models():
+    """Accounts and roles are audited like business records (the password hash never appears;
+    login counters, which change on every login, are left to the login entries)."""
+    from flask_appbuilder.security.sqla.models import Role, User
+
+    User.__audited__ = True
+    User.__audit_masked__ = {"password": "secret"}
+    User.__audit_skipped__ = {"last_login", "login_count", "fail_login_count", "changed_on", "created_on"}
+    Role.__audited__ = True
+
+
 def install():
     """Register the session hooks."""
+    audit_security_models()
     listen_once("before_flush", _before_flush)
     listen_once("after_flush", _after_flush)
     listen_once("after_rollback", _after_rollback)

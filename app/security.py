@@ -58,12 +58,18 @@ class GongjianSecurityManager(SecurityManager):
         if authenticated is not None:
             if guard is not None:
                 db.session.delete(guard)
-            record_event("login", "ab_user", authenticated.id, summary=username)
+            record_event("login", "ab_user", authenticated.id, summary=username, user=authenticated)
             return authenticated
         record_event("login_failed", "ab_user", getattr(user, "id", None), summary=(username or "")[:64])
         if user is not None:
             self._count_failure(user, guard, now)
         return None
+
+    def on_user_logout(self, user):
+        from app.audit import record_event
+
+        record_event("logout", "ab_user", user.id, summary=user.username, user=user)
+        super().on_user_logout(user)
 
     def _count_failure(self, user, guard, now):
         from app.audit import record_event

@@ -1,5 +1,5 @@
 """The audit log: append-only, hash-chained entries written by app/audit.py only."""
-from sqlalchemy import BigInteger, Column, DateTime, Integer, String, Text
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, String, Text
 from flask_appbuilder import Model
 
 from .base import utcnow
@@ -9,6 +9,7 @@ class AuditLog(Model):
     """One entry. ``entry_hash`` = SHA-256 over the previous entry's hash and this entry's fields."""
 
     __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_record", "record_type", "record_id"),)
     __audited__ = False
 
     id = Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

@@ -176,3 +176,59 @@ def test_chain_detects_reordering(world, app):
         tamper("UPDATE audit_log SET id = 3 WHERE id = 4")
         tamper("UPDATE audit_log SET id = 4 WHERE id = -1")
         assert verify_chain(db.session.connection())[1] == 3
+
+
+def test_logout_and_account_changes_are_audited(world, app, browser):
+    user = browser("community2")
+    user.get("/logout/")
+    logout = entries(app, action="logout")[-1]
+    assert logout.actor == "community2" and logout.summary == "community2"
+    login = entries(app, action="login", summary="community2")[-1]
+    assert login.actor == "community2"
+    with app.app_context():
+        sm = app.appbuilder.sm
+        with acting_as(sm.find_user(username="security"), via="web"):
+            account = sm.find_user(username="street1")
+            account.roles = account.roles + [sm.find_role("Auditor")]
+            account.email = "street1-new@example.cn"
+            db.session.commit()
+            account.roles = [r for r in account.roles if r.name != "Auditor"]
+            db.session.commit()
+    rows = entries(app, record_type="ab_user", action="update")[-2:]
+    first = json.loads(rows[0].changes)
+    assert rows[0].actor == "security"
+    assert first["roles"] == [[], ["Auditor"]] and first["email"][1] == "street1-new@example.cn"
+    assert "password" not in first and "last_login" not in first
+    assert json.loads(rows[1].changes)["roles"] == [["Auditor"], []]
+
+
+def test_meeting_units_change_is_audited(world, app, api):
+    client = api("community1")
+    response = client.put(f"/api/v1/meeting/{world['meeting1']}", json={"units": [world["unit1"]], "place": "活动室"})
+    assert response.status_code == 200, response.json
+    response = client.put(f"/api/v1/meeting/{world['meeting1']}", json={"units": []})
+    row = entries(app, record_type="meeting", action="update")[-1]
+    assert json.loads(row.changes)["units"] == [["天山区市场监督管理局"], []]
+
+
+def test_record_page_shows_its_change_history_to_auditors_only(world, api, browser, app):
+    client = api("community1")
+    client.put(f"/api/v1/party_member/{world['m1']}", json={"skills": "心理疏导"})
+    page = browser("auditor").get(f"/partymemberview/show/{world['m1']}").get_data(as_text=True)
+    assert 'id="audit-history"' in page and "修改记录" in page
+    assert "心理疏导" in page and "community1" in page
+    assert "特长" in page  # the field's label, not its column name
+    page = browser("community1").get(f"/partymemberview/show/{world['m1']}").get_data(as_text=True)
+    assert 'id="audit-history"' not in page
+
+
+def test_audit_screen_shows_shanghai_time_and_readable_diff(world, api, browser, app):
+    api("community1").put(f"/api/v1/party_member/{world['m1']}", json={"skills": "理发"})
+    row = entries(app, record_type="party_member", action="update")[-1]
+    page = browser("auditor").get(f"/auditlogview/show/{row.id}").get_data(as_text=True)
+    from datetime import timedelta
+
+    assert (row.at + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M") in page
+    assert 'class="table table-condensed audit-diff"' in page and "→ 理发" in page
+    listing = browser("auditor").get("/auditlogview/list/?_flt_0_actor=community1").get_data(as_text=True)
+    assert "修改" in listing and "在职党员" in listing  # action and record type as words

@@ -1,11 +1,8 @@
 """The audit log screen and API: read-only for every role (nobody can add, edit or delete)."""
 from models import AuditLog
 from views.base import GongjianApi, GongjianBaseView
-from views.labels import ACTION_LABELS, TABLE_LABELS, VIA_LABELS
-
-
-def _label_from(labels):
-    return lambda code: labels.get(code, code) if code else ""
+from views.audit_display import FORMATTERS
+from views.labels import TABLE_LABELS
 
 AUDIT_COLUMNS = ["id", "at", "actor", "roles", "via", "client_addr", "request_id", "action", "record_type",
                  "record_id", "area_id", "summary", "changes", "prev_hash", "entry_hash"]
@@ -19,8 +16,8 @@ class AuditLogView(GongjianBaseView):
     show_columns = AUDIT_COLUMNS
     base_order = ("id", "desc")
     list_title = TABLE_LABELS["audit_log"]
-    formatters_columns = {"action": _label_from(ACTION_LABELS), "record_type": _label_from(TABLE_LABELS),
-                          "via": _label_from(VIA_LABELS)}
+    formatters_columns = FORMATTERS
+    search_columns = ["actor", "roles", "action", "record_type", "record_id", "at", "via", "client_addr"]
 
 
 class AuditLogApi(GongjianApi):

@@ -9,6 +9,7 @@ from flask_appbuilder.fields import QuerySelectField, QuerySelectMultipleField
 from flask_appbuilder.models.sqla.filters import FilterEqual
 from flask_babel import lazy_gettext as _l
 from marshmallow import validate as mm_validate
+from sqlalchemy import select
 from wtforms import SelectField
 from wtforms.validators import DataRequired, Optional
 
@@ -81,6 +82,8 @@ class GongjianBaseView(ResourceMixin, ModelView):
     page_size = 20
     base_order = ("id", "desc")
     list_template = "gongjian/list.html"
+    show_template = "gongjian/show.html"
+    history_size = 50
 
     def __init__(self, **kwargs):
         self.label_columns = {**LABELS, **(self.label_columns or {})}
@@ -144,12 +147,27 @@ class GongjianBaseView(ResourceMixin, ModelView):
 
     def render_template(self, template, **kwargs):
         """Drop the tabs whose widget is None (not readable by the role, or no relation)."""
+        if template == self.show_template and "pk" in kwargs:
+            kwargs["audit_history"] = self._audit_history(kwargs["pk"])
         views, widgets = kwargs.get("related_views"), kwargs.get("widgets")
         if views and widgets and widgets.get("related_views") is not None:
             pairs = [(view, widget) for view, widget in zip(views, widgets["related_views"]) if widget is not None]
             kwargs["related_views"] = [view for view, _ in pairs]
             widgets["related_views"] = [widget for _, widget in pairs]
         return super().render_template(template, **kwargs)
+
+    def _audit_history(self, pk):
+        """The record's change history (修改记录), for roles that may read the audit log."""
+        if not self.appbuilder.sm.has_access("can_read", "AuditLog") or not getattr(self.model, "__audited__", False):
+            return None
+        from models import AuditLog
+        from views.audit_display import HistoryEntry
+
+        entries = db.session.execute(
+            select(AuditLog).where(AuditLog.record_type == self.model.__tablename__,
+                                   AuditLog.record_id == str(pk))
+            .order_by(AuditLog.id.desc()).limit(self.history_size)).scalars()
+        return [HistoryEntry(entry) for entry in entries]
 
     def _get_show_widget(self, pk, item, **kwargs):
         if self.masked_columns() and masking.can_see_personal_data():
