@@ -62,6 +62,9 @@ class Config:
         self.CELERY_ALWAYS_EAGER = env_bool("CELERY_ALWAYS_EAGER", self.GONGJIAN_ENV == "testing")
         self.REMINDER_SCAN_MINUTES = env_int("GONGJIAN_REMINDER_SCAN_MINUTES", 60)
 
+        # Audit entries are kept at least this long before `gongjian audit archive` may prune them.
+        self.AUDIT_RETENTION_DAYS = env_int("GONGJIAN_AUDIT_RETENTION_DAYS", 180)
+
         # Account lockout: N failed logins within the window lock the account for some minutes.
         self.LOCKOUT_FAILURES = env_int("GONGJIAN_LOCKOUT_FAILURES", 5)
         self.LOCKOUT_WINDOW_MINUTES = env_int("GONGJIAN_LOCKOUT_WINDOW_MINUTES", 15)

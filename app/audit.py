@@ -192,12 +192,30 @@ def record_event(action, record_type=None, record_id=None, summary=None, details
     db.session.commit()
 
 
+def _chain_anchor(connection, table):
+    """Where the live chain must start: the genesis, or the seal of the last archived entry.
+    Returns (expected first id, expected prev_hash) or None when the log is empty."""
+    from models import AuditSeal
+
+    first = connection.execute(select(table.c.id).order_by(table.c.id).limit(1)).first()
+    if first is None:
+        return None
+    seal = connection.execute(
+        select(AuditSeal.last_id, AuditSeal.last_hash).order_by(AuditSeal.last_id.desc()).limit(1)).first()
+    return (1, GENESIS_HASH) if seal is None else (seal.last_id + 1, seal.last_hash)
+
+
 def verify_chain(connection, batch=5000):
-    """Walk the chain in id order. Returns (checked_count, first_bad_id or None, reason)."""
+    """Walk the chain in id order from its anchor (the genesis or the last archive seal).
+    Returns (checked_count, first_bad_id or None, reason)."""
     from models import AuditLog
 
     table = AuditLog.__table__
-    prev_hash, prev_id, checked = None, None, 0
+    anchor = _chain_anchor(connection, table)
+    if anchor is None:
+        return 0, None, None
+    prev_id, prev_hash = anchor[0] - 1, anchor[1]
+    checked = 0
     last_id = 0
     while True:
         rows = connection.execute(
@@ -206,9 +224,9 @@ def verify_chain(connection, batch=5000):
         if not rows:
             return checked, None, None
         for row in rows:
-            if prev_id is not None and row["id"] != prev_id + 1:
+            if row["id"] != prev_id + 1:
                 return checked, row["id"], "gap"
-            if prev_hash is not None and row["prev_hash"] != prev_hash:
+            if row["prev_hash"] != prev_hash:
                 return checked, row["id"], "broken link"
             if entry_hash(row["prev_hash"], dict(row)) != row["entry_hash"]:
                 return checked, row["id"], "altered"
@@ -253,3 +271,79 @@ def register_refusal_audit(app):
             db.session.rollback()
             record_event("denied", summary=f"{request.method} {request.path}"[:300])
         return response
+
+
+class ArchiveRefused(Exception):
+    """The archive would break retention or the chain is already broken."""
+
+
+def archive_entries(before, out_path, retention_days):
+    """Export entries older than ``before`` to ``out_path`` (JSON lines, written to a temporary
+    name and renamed when complete), seal them (the last entry's hash and the file's SHA-256),
+    log the archive itself, then delete them: the live chain stays verifiable from the seal."""
+    import os
+    import tempfile
+    from datetime import timedelta
+
+    from app.extensions import db
+    from models import AuditLog, AuditSeal
+    from models.base import utcnow
+
+    if before > utcnow() - timedelta(days=retention_days):
+        raise ArchiveRefused(f"entries are kept at least {retention_days} days")
+    connection = db.session.connection()
+    _lock_chain(connection)
+    checked, bad_id, reason = verify_chain(connection)
+    if bad_id is not None:
+        raise ArchiveRefused(f"the chain is broken at entry {bad_id} ({reason}); nothing archived")
+    table = AuditLog.__table__
+    last = connection.execute(select(table.c.id, table.c.entry_hash).where(table.c.at < before)
+                              .order_by(table.c.id.desc()).limit(1)).first()
+    if last is None:
+        db.session.rollback()
+        return None
+    digest = hashlib.sha256()
+    directory = os.path.dirname(os.path.abspath(out_path))
+    os.makedirs(directory, exist_ok=True)
+    handle, temp_path = tempfile.mkstemp(dir=directory, prefix=".audit-archive-")
+    count, first_id = 0, None
+    with os.fdopen(handle, "wb") as out:
+        for row in connection.execute(select(table).where(table.c.id <= last.id).order_by(table.c.id)).mappings():
+            line = (json.dumps({k: _jsonable(v) for k, v in row.items()}, ensure_ascii=False, sort_keys=True)
+                    + "\n").encode("utf-8")
+            out.write(line)
+            digest.update(line)
+            first_id = row["id"] if first_id is None else first_id
+            count += 1
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temp_path, out_path)
+    seal = AuditSeal(first_id=first_id, last_id=last.id, last_hash=last.entry_hash, entry_count=count,
+                     file_name=os.path.basename(out_path), file_sha256=digest.hexdigest())
+    db.session.add(seal)
+    db.session.flush()
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SET LOCAL gongjian.audit_archive = 'on'"))
+    connection.execute(table.delete().where(table.c.id <= last.id))
+    append_entries(connection, [{"action": "archive", "record_type": "audit_log", "record_id": str(last.id),
+                                 "summary": f"{count} entries to {seal.file_name}",
+                                 "changes": json.dumps({"first_id": first_id, "last_id": last.id,
+                                                        "sha256": seal.file_sha256}, sort_keys=True)}])
+    db.session.commit()
+    return seal
+
+
+def verify_archive(path, seal):
+    """Check an archive file against its seal: its SHA-256, and the chain inside it."""
+    digest = hashlib.sha256()
+    prev_hash, prev_id = None, None
+    with open(path, "rb") as handle:
+        for line in handle:
+            digest.update(line)
+            row = json.loads(line)
+            if prev_id is not None and (row["id"] != prev_id + 1 or row["prev_hash"] != prev_hash):
+                return False
+            if entry_hash(row["prev_hash"], row) != row["entry_hash"]:
+                return False
+            prev_hash, prev_id = row["entry_hash"], row["id"]
+    return digest.hexdigest() == seal.file_sha256 and prev_id == seal.last_id and prev_hash == seal.last_hash

@@ -79,6 +79,27 @@ def audit_verify_command():
     click.echo(f"Audit chain OK: {checked} entries verified.")
 
 
+@audit_cli.command("archive")
+@click.option("--before", "before", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Archive entries older than this date (UTC).")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="The archive file to write (JSON lines).")
+def audit_archive_command(before, out_path):
+    """Export, seal and prune entries older than the retention period (180 days by default)."""
+    from app.audit import ArchiveRefused, archive_entries
+
+    with acting_as(None, via="cli"):
+        try:
+            seal = archive_entries(before, out_path, current_app.config["AUDIT_RETENTION_DAYS"])
+        except ArchiveRefused as exc:
+            raise click.ClickException(str(exc))
+    if seal is None:
+        click.echo("Nothing to archive.")
+    else:
+        click.echo(f"Archived {seal.entry_count} entries (ids {seal.first_id}-{seal.last_id}) to {out_path}; "
+                   f"sha256 {seal.file_sha256}")
+
+
 @gongjian_cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (0.0.0.0: every interface).")

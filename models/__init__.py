@@ -11,6 +11,6 @@ from .service import ServiceRecord  # noqa: F401
 from .evaluation import GradeOption, Evaluation, LETTER_STATES  # noqa: F401
 from .meeting import MeetingType, Meeting, AgendaItem, Resolution, MEETING_STATUS, RESOLUTION_STATUS  # noqa: F401
 from .user_scope import UserScope  # noqa: F401
-from .audit import AuditLog  # noqa: F401
+from .audit import AuditLog, AuditSeal  # noqa: F401
 from . import unit_scope  # noqa: F401,E402  (declares the liaison scope of each model)
 from .login_guard import LoginGuard  # noqa: F401,E402

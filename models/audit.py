@@ -31,3 +31,20 @@ class AuditLog(Model):
 
     def __repr__(self):
         return f"{self.at} {self.actor} {self.action} {self.record_type}#{self.record_id}"
+
+
+class AuditSeal(Model):
+    """A seal over archived entries: what was exported (file and its SHA-256) and the hash of
+    the last archived entry, which the first remaining entry must chain on to."""
+
+    __tablename__ = "audit_seal"
+    __audited__ = False
+
+    id = Column(Integer, primary_key=True)
+    at = Column(DateTime, nullable=False, default=utcnow)
+    first_id = Column(BigInteger, nullable=False)
+    last_id = Column(BigInteger, nullable=False, unique=True)
+    last_hash = Column(String(64), nullable=False)
+    entry_count = Column(Integer, nullable=False)
+    file_name = Column(String(300), nullable=False)
+    file_sha256 = Column(String(64), nullable=False)
