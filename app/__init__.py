@@ -52,6 +52,14 @@ def create_app(overrides=None):
     import models  # noqa: F401  (registers every table)
 
     db.init_app(app)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        from sqlalchemy import event
+
+        from app.extensions import sqlite_pragmas
+
+        with app.app_context():
+            if not event.contains(db.engine, "connect", sqlite_pragmas):
+                event.listen(db.engine, "connect", sqlite_pragmas)
     csrf.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
     areas.install()

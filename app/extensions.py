@@ -7,6 +7,13 @@ db = SQLAlchemy()
 migrate = Migrate()
 
 
+def sqlite_pragmas(dbapi_connection, connection_record):
+    """SQLite in write-ahead-log mode: readers never wait for the writer, commits cost one fsync."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
 def listen_once(name, fn):
     """Register a Session event hook once per process (create_app runs once per app, tests make
     many apps); hooks run in registration order."""

@@ -9,21 +9,23 @@ class AuditLog(Model):
     """One entry. ``entry_hash`` = SHA-256 over the previous entry's hash and this entry's fields."""
 
     __tablename__ = "audit_log"
+    # Few indexes: every write of the application appends here (record_type alone uses the
+    # composite index's prefix).
     __table_args__ = (Index("ix_audit_log_record", "record_type", "record_id"),)
     __audited__ = False
 
     id = Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     at = Column(DateTime, nullable=False, default=utcnow, index=True)
-    actor_id = Column(Integer, index=True)
+    actor_id = Column(Integer)
     actor = Column(String(64), index=True)
     roles = Column(String(200))
     via = Column(String(20), nullable=False, default="web")  # web, api, cli, task
     client_addr = Column(String(64))
     request_id = Column(String(64))
     action = Column(String(32), nullable=False, index=True)
-    record_type = Column(String(64), index=True)
-    record_id = Column(String(64), index=True)
-    area_id = Column(Integer, index=True)
+    record_type = Column(String(64))
+    record_id = Column(String(64))
+    area_id = Column(Integer)
     summary = Column(String(300))
     changes = Column(Text)  # JSON: {field: [before, after]}
     prev_hash = Column(String(64), nullable=False)

@@ -1,0 +1,111 @@
+"""What auditing costs: the same 10,000 updates with the audit hooks on and off.
+
+    .venv/bin/python bench/bench_audit.py --database-url sqlite:////tmp/gjaudit/a.sqlite --data-dir /tmp/gjaudit
+    .venv/bin/python bench/bench_audit.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/gjaudit \\
+        --data-dir /tmp/gjaudit-pg
+
+Each round updates every one of N units (one ORM update and commit each, as a screen or an API
+call does), once with the hooks registered and once without; rounds alternate to even out noise.
+Prints the median seconds per mode and the ratio (target: auditing ≤ 1.3× slower).
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def make_app(database_url, data_dir):
+    os.makedirs(data_dir, exist_ok=True)
+    os.environ.setdefault("GONGJIAN_ENV", "testing")
+    from app import create_app
+    from config import engine_options
+
+    return create_app({"SQLALCHEMY_DATABASE_URI": database_url, "DATA_DIR": data_dir,
+                       "UPLOAD_FOLDER": os.path.join(data_dir, "uploads"),
+                       "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url)})
+
+
+def audit_hooks(enabled):
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from app import audit
+
+    hooks = [("before_flush", audit._before_flush), ("after_flush", audit._after_flush)]
+    for name, fn in hooks:
+        if enabled and not event.contains(Session, name, fn):
+            event.listen(Session, name, fn)
+        if not enabled and event.contains(Session, name, fn):
+            event.remove(Session, name, fn)
+
+
+def seed_units(count):
+    from app.actor import acting_as
+    from app.extensions import db
+    from models import Area, Unit
+
+    with acting_as(None, via="cli"):
+        if db.session.query(Unit).filter(Unit.name.like("审计基准%")).count() >= count:
+            return
+        district = Area(name="基准区", level="district", code="659999")
+        db.session.add(district)
+        db.session.flush()
+        db.session.add_all([Unit(name=f"审计基准单位{i}", unit_type="private", area=district, member_count=0)
+                            for i in range(count)])
+        db.session.commit()
+
+
+def run_updates(count, value):
+    from app.actor import acting_as
+    from app.extensions import db
+    from models import Unit
+
+    ids = [row[0] for row in db.session.query(Unit.id).filter(Unit.name.like("审计基准%")).limit(count)]
+    started = time.perf_counter()
+    with acting_as(None, via="cli"):
+        for pk in ids:
+            unit = db.session.get(Unit, pk)
+            unit.member_count = value
+            unit.address = f"基准路{value}号"
+            db.session.commit()
+    return time.perf_counter() - started
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--updates", type=int, default=10000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    app = make_app(args.database_url, args.data_dir)
+    result = app.test_cli_runner().invoke(args=["gongjian", "init"])
+    assert result.exit_code == 0, result.output
+    times = {"on": [], "off": []}
+    with app.app_context():
+        seed_units(args.updates)
+        value = 0
+        for _ in range(args.rounds):
+            for mode in ("off", "on"):
+                audit_hooks(mode == "on")
+                value += 1
+                times[mode].append(run_updates(args.updates, value))
+        audit_hooks(True)
+        from app.audit import verify_chain
+        from app.extensions import db
+
+        checked, bad, _reason = verify_chain(db.session.connection())
+    backend = args.database_url.split(":", 1)[0]
+    on, off = statistics.median(times["on"]), statistics.median(times["off"])
+    print(f"backend: {backend}   updates: {args.updates}   rounds: {args.rounds}")
+    print(f"audit off: {off:.2f} s ({args.updates / off:,.0f} updates/s)   runs: {', '.join(f'{t:.2f}' for t in times['off'])}")
+    print(f"audit on:  {on:.2f} s ({args.updates / on:,.0f} updates/s)   runs: {', '.join(f'{t:.2f}' for t in times['on'])}")
+    print(f"ratio on/off: {on / off:.2f}  (target ≤ 1.30)   chain: {checked} entries, "
+          f"{'verified' if bad is None else f'BROKEN at {bad}'}")
+
+
+if __name__ == "__main__":
+    main()
