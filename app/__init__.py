@@ -30,57 +30,66 @@ def check_production_config(config):
 
 def create_app(overrides=None):
     """Build a Flask app. ``overrides`` (a dict) wins over the environment (used by tests)."""
-    from flask_appbuilder import AppBuilder
-
-    from app import areas, audit, scope
-    from app.extensions import csrf, db, migrate
-    from app.security import GongjianSecurityManager, install_web_hardening
-
     app = Flask(__name__)
+    _load_config(app, overrides)
+    _init_database(app)
+    _init_appbuilder(app)
+    _init_web(app)
+    return app
+
+
+def _load_config(app, overrides):
+    from app.i18n import ensure_compiled
+
     app.config.update(Config().as_dict())
     app.config.update(overrides or {})
     check_production_config(app.config)
-    # Compile the catalogues when a fresh clone has only the .po files (before FAB rewrites the
-    # translation directories setting).
-    from app.i18n import ensure_compiled
-
-    ensure_compiled(app.config["BABEL_TRANSLATION_DIRECTORIES"])
+    app.config["FAB_CREATE_DB"] = False  # Alembic is the only way the schema changes.
     os.makedirs(app.config["DATA_DIR"], exist_ok=True)
     os.makedirs(app.config["UPLOAD_FOLDER"], exist_ok=True)
-    app.config["FAB_CREATE_DB"] = False  # Alembic is the only way the schema changes.
+    # Compile the catalogues when a fresh clone has only the .po files (before FAB rewrites the
+    # translation directories setting).
+    ensure_compiled(app.config["BABEL_TRANSLATION_DIRECTORIES"])
 
+
+def _init_database(app):
+    """The database, its migrations, and the session hooks every write goes through, in order:
+    area upkeep, then the scope check, then the audit entry."""
     import models  # noqa: F401  (registers every table)
+    from app import areas, audit, scope
+    from app.extensions import db, init_sqlite, migrate
 
     db.init_app(app)
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        from sqlalchemy import event
-
-        from app.extensions import sqlite_pragmas
-
-        with app.app_context():
-            if not event.contains(db.engine, "connect", sqlite_pragmas):
-                event.listen(db.engine, "connect", sqlite_pragmas)
-    csrf.init_app(app)
+    init_sqlite(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
     areas.install()
     scope.install()
     audit.install()
 
+
+def _init_appbuilder(app):
+    from flask_appbuilder import AppBuilder
+
+    from app.extensions import csrf, db
+    from app.security import GongjianSecurityManager
+    from views import register_views
+
+    csrf.init_app(app)  # before FAB, which exempts its token-authenticated API blueprints
     with app.app_context():
         appbuilder = AppBuilder(security_manager_class=GongjianSecurityManager, update_perms=False)
         appbuilder.init_app(app, db.session)
-        from views import register_views
-
         register_views(appbuilder)
 
-    from app.errors import register_error_handlers
+
+def _init_web(app):
+    from app import audit
     from app.cli import gongjian_cli
+    from app.errors import register_error_handlers
+    from app.security import install_web_hardening
+    from tasks import init_celery
 
     register_error_handlers(app)
     install_web_hardening(app)
     audit.register_refusal_audit(app)
     app.cli.add_command(gongjian_cli)
-    from tasks import init_celery
-
     init_celery(app)  # tasks sent from this app use its settings (broker, eager mode)
-    return app

@@ -14,6 +14,17 @@ def sqlite_pragmas(dbapi_connection, connection_record):
     cursor.close()
 
 
+def init_sqlite(app):
+    """Put every SQLite connection of the app in WAL mode (no-op on other databases)."""
+    from sqlalchemy import event
+
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        return
+    with app.app_context():
+        if not event.contains(db.engine, "connect", sqlite_pragmas):
+            event.listen(db.engine, "connect", sqlite_pragmas)
+
+
 def listen_once(name, fn):
     """Register a Session event hook once per process (create_app runs once per app, tests make
     many apps); hooks run in registration order."""
