@@ -4,21 +4,13 @@ from datetime import date, timedelta
 from sqlalchemy import text
 
 from app.actor import acting_as
+from app.demo import DEMO_USERS
 from app.extensions import db
 from app.fakedata import FakeData
 
 PASSWORD = "Test-Passw0rd!"
-USERS = {
-    "admin": "Admin",
-    "security": "SecurityAdmin",
-    "orgdept": "OrgDept",
-    "auditor": "Auditor",
-    "street1": "StreetAdmin",
-    "community1": "CommunityAdmin",
-    "community2": "CommunityAdmin",
-    "liaison1": "UnitLiaison",
-    "nobody": "Public",
-}
+# The contract's demo users, plus an account whose only role is Public.
+USERS = {**{name: role for name, (role, _label) in DEMO_USERS.items()}, "nobody": "Public"}
 # Tables kept between tests (reference data and FAB's security tables).
 KEPT_TABLES = {"grade_option", "meeting_type", "post_category", "service_quota", "setting", "alembic_version"}
 
