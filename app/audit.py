@@ -12,13 +12,12 @@ from sqlalchemy import inspect, select, text
 
 from app import actor
 from app.extensions import listen_once
-from app.masking import mask_id_card, mask_phone
+from app.masking import mask
 
 GENESIS_HASH = "0" * 64
 # PostgreSQL advisory lock key serialising chain appends across processes ("GJAUDIT").
 ADVISORY_LOCK_KEY = 0x474A4155444954
 _PENDING_KEY = "gongjian_audit_pending"
-_MASKERS = {"id_card": mask_id_card, "phone": mask_phone, "secret": lambda _v: "***"}
 SKIPPED_COLUMNS = {"created_at", "updated_at"}
 
 
@@ -36,7 +35,7 @@ def _masked(model, column, value):
     kind = getattr(model, "__audit_masked__", {}).get(column)
     if kind is None or value in (None, ""):
         return _jsonable(value)
-    return _MASKERS[kind](str(value))
+    return mask(kind, value)
 
 
 def _column_attrs(obj):
@@ -213,6 +212,18 @@ def _chain_anchor(connection, table):
     return (1, GENESIS_HASH) if seal is None else (seal.last_id + 1, seal.last_hash)
 
 
+def _link_fault(row, prev_id, prev_hash):
+    """What is wrong with an entry as the successor of (prev_id, prev_hash), or None. With no
+    predecessor (the first line of an archive file) only the entry's own hash is checked."""
+    if prev_id is not None and row["id"] != prev_id + 1:
+        return "gap"
+    if prev_hash is not None and row["prev_hash"] != prev_hash:
+        return "broken link"
+    if entry_hash(row["prev_hash"], dict(row)) != row["entry_hash"]:
+        return "altered"
+    return None
+
+
 def verify_chain(connection, batch=5000):
     """Walk the chain in id order from its anchor (the genesis or the last archive seal).
     Returns (checked_count, first_bad_id or None, reason)."""
@@ -232,12 +243,9 @@ def verify_chain(connection, batch=5000):
         if not rows:
             return checked, None, None
         for row in rows:
-            if row["id"] != prev_id + 1:
-                return checked, row["id"], "gap"
-            if row["prev_hash"] != prev_hash:
-                return checked, row["id"], "broken link"
-            if entry_hash(row["prev_hash"], dict(row)) != row["entry_hash"]:
-                return checked, row["id"], "altered"
+            fault = _link_fault(row, prev_id, prev_hash)
+            if fault is not None:
+                return checked, row["id"], fault
             prev_hash, prev_id = row["entry_hash"], row["id"]
             checked += 1
         last_id = rows[-1]["id"]
@@ -349,9 +357,7 @@ def verify_archive(path, seal):
         for line in handle:
             digest.update(line)
             row = json.loads(line)
-            if prev_id is not None and (row["id"] != prev_id + 1 or row["prev_hash"] != prev_hash):
-                return False
-            if entry_hash(row["prev_hash"], row) != row["entry_hash"]:
+            if _link_fault(row, prev_id, prev_hash) is not None:
                 return False
             prev_hash, prev_id = row["entry_hash"], row["id"]
     return digest.hexdigest() == seal.file_sha256 and prev_id == seal.last_id and prev_hash == seal.last_hash

@@ -109,7 +109,14 @@ def sql_mask_phone(column):
 # --------------------------------------------------------------------------------------------
 
 PERSONAL_DATA_PERMISSION = ("can_view", "PersonalData")
-_MASK_BY_KIND = {"id_card": mask_id_card, "phone": mask_phone}
+# How each kind of personal data is masked (models name the kind of each column in
+# ``__audit_masked__``); a "secret" (a digest, a password hash) is never shown at all.
+MASK_BY_KIND = {"id_card": mask_id_card, "phone": mask_phone, "secret": lambda _value: "***"}
+
+
+def mask(kind, value):
+    """Mask ``value`` as personal data of ``kind``; empty values stay as they are."""
+    return MASK_BY_KIND[kind](str(value)) if value not in (None, "") else value
 
 
 def can_see_personal_data(user=None):
@@ -133,4 +140,4 @@ def mask_row(row, columns):
     """Mask the personal-data columns of one API row (a dict) in place."""
     for column, kind in columns.items():
         if row.get(column):
-            row[column] = _MASK_BY_KIND[kind](row[column])
+            row[column] = mask(kind, row[column])

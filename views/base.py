@@ -53,8 +53,7 @@ def choice_formatter(choices):
 
 
 def personal_data_formatter(kind):
-    mask = masking.mask_id_card if kind == "id_card" else masking.mask_phone
-    return lambda value: value if masking.can_see_personal_data() else mask(value)
+    return lambda value: value if masking.can_see_personal_data() else masking.mask(kind, value)
 
 
 class ResourceMixin:
