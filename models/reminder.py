@@ -1,0 +1,232 @@
+"""Reminders and escalation (催办与预警): the rules an admin edits, the in-app notifications users
+read, and the delivery log that makes every reminder go out exactly once.
+
+* ``ReminderRule`` — what a rule watches (its ``kind``), how many days before or after, who
+  receives it, through which channels, its Chinese message template, on/off. Audited: a rule edit
+  changes who is chased, so it is a business change.
+* ``ReminderDelivery`` — one reminder for one (rule, target, occasion, level, recipient, channel);
+  that key is UNIQUE in the database, so claims are ``INSERT … ON CONFLICT DO NOTHING`` and two
+  scans can never send the same reminder twice. Not audited: high-volume system bookkeeping.
+* ``Notification`` — an in-app message for one account (the bell). Not audited, per user, not
+  area-scoped: a user sees only their own (views/notification.py filters on the user).
+
+The business logic lives in app/reminders.py (scan) and app/channels.py (sending).
+"""
+from flask_appbuilder import Model
+from flask_appbuilder.security.sqla.models import User
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import (Boolean, Column, DateTime, ForeignKey, Index, Integer, SmallInteger, String, Text,
+                        UniqueConstraint, false, true)
+from sqlalchemy.orm import relationship
+
+from .base import BusinessModel, Choices, utcnow
+
+# What a rule watches. The numbers (offset_days, escalate_after_days) mean what the help says.
+REMINDER_KINDS = Choices(
+    ("resolution_due", _l("Resolution due soon (blue)")),
+    ("resolution_overdue", _l("Resolution overdue (yellow, then red)")),
+    ("meeting_topics", _l("Meeting: topic collection opens")),
+    ("meeting_eve", _l("Meeting: the day before")),
+    ("minutes_missing", _l("Meeting: minutes not filed")),
+    ("member_not_checked_in", _l("Member not checked in (before the quarter ends)")),
+    ("member_reregister", _l("Member due to re-register")),
+    ("member_quota", _l("Member under the quarter's service quota")),
+    ("agreement_expiring", _l("Co-building agreement expiring")),
+    ("unit_report_missing", _l("Unit's quarterly co-building report missing")),
+    ("monthly_digest", _l("Monthly digest per admin")),
+)
+# Who receives it (app/reminders.py resolves each code to accounts or members, within scope).
+RECIPIENT_CODES = Choices(
+    ("lead_owner", _l("Lead owner")),
+    ("co_owners", _l("Co-owners")),
+    ("attending_units", _l("Attending units")),
+    ("attendees", _l("Attendees")),
+    ("area_members", _l("Party members of the area")),
+    ("note_taker", _l("Note-taker")),
+    ("member", _l("The member")),
+    ("unit_liaison", _l("Unit liaison")),
+    ("community_admin", _l("Community administrator")),
+    ("street_admin", _l("Street administrator")),
+    ("orgdept", _l("Organisation department")),
+    ("self", _l("The administrator (digest)")),
+)
+CHANNELS = Choices(
+    ("inapp", _l("In-app notification")),
+    ("email", _l("E-mail")),
+    ("webhook", _l("Group robot (webhook)")),
+    ("sms", _l("SMS")),
+)
+# The escalation ladder of resolutions: 0 = blue (due soon), 1 = yellow (overdue), 2 = red.
+WARNING_LEVELS = Choices(
+    ("blue", _l("Blue: due soon")),
+    ("yellow", _l("Yellow: overdue")),
+    ("red", _l("Red: overdue, escalated")),
+)
+LEVEL_COLOURS = {0: "blue", 1: "yellow", 2: "red"}
+DELIVERY_STATES = Choices(
+    ("pending", _l("Waiting")),
+    ("sending", _l("Sending")),
+    ("sent", _l("Sent")),
+    ("failed", _l("Failed, will retry")),
+    ("dead", _l("Failed, gave up")),
+    ("cancelled", _l("No longer needed")),
+)
+
+
+class ReminderRule(BusinessModel):
+    """One reminder rule; the shipped ones are created by app.reference_data (codes never change)."""
+
+    __tablename__ = "reminder_rule"
+    # District-wide settings: every role that may read rules sees them all.
+    __shared_reference__ = True
+
+    code = Column(String(50), nullable=False, unique=True)
+    name = Column(String(100), nullable=False)
+    kind = Column(String(40), nullable=False, index=True)
+    offset_days = Column(Integer, nullable=False, default=0)
+    escalate_after_days = Column(Integer)
+    recipients = Column(String(200), nullable=False)  # comma-separated RECIPIENT_CODES
+    escalation_recipients = Column(String(200))  # who gets the red level
+    channels = Column(String(100), nullable=False, default="inapp")  # comma-separated CHANNELS
+    template = Column(Text, nullable=False)
+    enabled = Column(Boolean, nullable=False, default=True)
+    description = Column(Text)
+
+    def recipient_codes(self, level=0):
+        spec = self.escalation_recipients if level >= 2 and self.escalation_recipients else self.recipients
+        return split_codes(spec)
+
+    def channel_codes(self):
+        return split_codes(self.channels)
+
+
+def split_codes(spec):
+    """'a, b,,c' -> ['a', 'b', 'c'] (order kept, duplicates dropped)."""
+    return list(dict.fromkeys(part.strip() for part in (spec or "").replace("，", ",").split(",") if part.strip()))
+
+
+class ReminderDelivery(Model):
+    """The delivery log: one row per reminder per recipient per channel, claimed once."""
+
+    __tablename__ = "reminder_delivery"
+    __audited__ = False
+    __table_args__ = (
+        UniqueConstraint("rule_id", "target_type", "target_id", "occasion", "level", "recipient_type",
+                         "recipient_id", "channel", name="uq_reminder_delivery_key"),
+        # The send pass looks for due work: pending, retry due, or a lease that ran out.
+        Index("ix_reminder_delivery_state_due", "state", "next_attempt_at"),
+        # …and marks each message's deliveries of its lease (one UPDATE per message).
+        Index("ix_reminder_delivery_lease", "lease_token", "recipient_id", "rule_id", "level"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    rule_id = Column(Integer, ForeignKey("reminder_rule.id"), nullable=False)
+    rule = relationship("ReminderRule")
+    target_type = Column(String(30), nullable=False)  # a table name (resolution, meeting, ab_user…)
+    target_id = Column(Integer, nullable=False)
+    occasion = Column(String(20), nullable=False)  # a deadline, a quarter, a month…
+    level = Column(SmallInteger, nullable=False, default=0)
+    recipient_type = Column(String(10), nullable=False)  # user, member or group
+    recipient_id = Column(Integer, nullable=False)
+    channel = Column(String(20), nullable=False)
+    # The area of the target: the log is scoped like the records it speaks about.
+    target_area_id = Column(Integer, ForeignKey("area.id"), index=True)
+    target_area = relationship("Area")
+    state = Column(String(10), nullable=False, default="pending")
+    attempts = Column(Integer, nullable=False, default=0)
+    last_error = Column(Text)
+    next_attempt_at = Column(DateTime)
+    lease_token = Column(String(32))
+    lease_until = Column(DateTime)
+    subject = Column(String(200))
+    body = Column(Text)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    sent_at = Column(DateTime)
+
+    def __repr__(self):
+        return f"{self.rule} {self.target_type}#{self.target_id} → {self.recipient_type}#{self.recipient_id}"
+
+    @property
+    def target_link(self):
+        """The target as a link to its page (the delivery log screen)."""
+        from markupsafe import Markup, escape
+
+        from app.reminders import SHOW_URLS
+
+        url = SHOW_URLS.get(self.target_type, "").format(id=self.target_id)
+        text = f"{self.target_type} #{self.target_id}"
+        return Markup(f'<a href="{escape(url)}">{escape(text)}</a>') if url and url != "/" else text
+
+    @property
+    def recipient_label(self):
+        """Who received it: the account or member's name (one lookup per row of a 20-row page)."""
+        from app.extensions import db
+        from .member import PartyMember
+
+        if self.recipient_type == "user":
+            user = db.session.get(User, self.recipient_id)
+            return f"{user.username}（{user.last_name}{user.first_name}）" if user else f"#{self.recipient_id}"
+        if self.recipient_type == "member":
+            member = db.session.get(PartyMember, self.recipient_id)
+            return member.name if member else f"#{self.recipient_id}"
+        return str(_l("Group robot"))
+
+
+def _delivery_area_scope(area_path):
+    from app.scope import subtree_area_ids
+
+    return ReminderDelivery.target_area_id.in_(subtree_area_ids(area_path))
+
+
+ReminderDelivery.__scope_area__ = staticmethod(_delivery_area_scope)
+ReminderDelivery.__scope_unit__ = staticmethod(lambda unit_id: false())
+
+
+class Notification(Model):
+    """An in-app message for one account; ``read_at`` is set when they read it."""
+
+    __tablename__ = "notification"
+    __audited__ = False
+    __table_args__ = (Index("ix_notification_user_read", "user_id", "read_at"),)
+
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("ab_user.id", ondelete="CASCADE"), nullable=False)
+    user = relationship(User)
+    rule_id = Column(Integer, ForeignKey("reminder_rule.id", ondelete="SET NULL"), index=True)
+    rule = relationship("ReminderRule")
+    level = Column(SmallInteger, nullable=False, default=0)
+    title = Column(String(200), nullable=False)
+    body = Column(Text)
+    link = Column(String(300))
+    created_at = Column(DateTime, nullable=False, default=utcnow, index=True)
+    read_at = Column(DateTime)
+
+    def __repr__(self):
+        return self.title
+
+    @property
+    def is_read(self):
+        return self.read_at is not None
+
+
+# Notifications are per user, not per area: the scope module lets every reader through and the
+# screens and API filter on the signed-in user (views/notification.py), answering 404 otherwise.
+Notification.__scope_area__ = staticmethod(lambda area_path: true())
+Notification.__scope_unit__ = staticmethod(lambda unit_id: true())
+
+
+def _resolution_warning(resolution):
+    """The resolution's warning colour (blue / yellow / red, or None), from the reminder rules'
+    numbers and today's date (app/reminders.py computes it; shown on screens and in the API)."""
+    from app.reminders import warning_colour
+
+    return warning_colour(resolution.deadline, resolution.status)
+
+
+def install_resolution_warning():
+    from .meeting import Resolution
+
+    Resolution.warning = property(_resolution_warning)
+
+
+install_resolution_warning()

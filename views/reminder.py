@@ -1,0 +1,137 @@
+"""Screens and API of reminders: the rules (提醒规则, system admin and organisation department) and
+the delivery log (发送记录), where failed sends, their errors and next retry are visible and a
+given-up delivery can be queued again."""
+from flask import flash, redirect
+from flask_appbuilder.actions import action
+from flask_appbuilder.fieldwidgets import Select2ManyWidget
+from flask_babel import lazy_gettext as _l
+from wtforms import SelectMultipleField
+from wtforms.validators import Optional
+
+from app.extensions import db
+from app.reminders import warning_sql  # noqa: F401  (re-exported for views/meeting.py)
+from models import CHANNELS, DELIVERY_STATES, RECIPIENT_CODES, REMINDER_KINDS, ReminderDelivery, ReminderRule
+from models.reminder import LEVEL_COLOURS, WARNING_LEVELS, split_codes
+from views.base import METHOD_PERMISSIONS, GongjianApi, GongjianBaseView, GongjianModelView
+
+RULE_COLUMNS = ["name", "kind", "offset_days", "escalate_after_days", "recipients", "escalation_recipients",
+                "channels", "template", "enabled", "description"]
+DELIVERY_COLUMNS = ["created_at", "rule", "target_type", "target_id", "target_area", "occasion", "level",
+                    "recipient_type", "recipient_id", "channel", "state", "attempts", "next_attempt_at", "sent_at",
+                    "last_error"]
+
+
+class CodesField(SelectMultipleField):
+    """A multi-select kept as comma-separated codes in one column ("community_admin,orgdept")."""
+
+    widget = Select2ManyWidget()
+
+    def process_data(self, value):
+        self.data = split_codes(value) if isinstance(value, str) or value is None else list(value)
+
+    def populate_obj(self, obj, name):
+        setattr(obj, name, ",".join(self.data or []))
+
+
+def codes_formatter(choices):
+    return lambda value: "、".join(str(choices.label(code)) for code in split_codes(value))
+
+
+def level_formatter(level):
+    return WARNING_LEVELS.label(LEVEL_COLOURS.get(level)) if level else ""
+
+
+def _codes_field(label, choices, required=True):
+    return CodesField(label, choices=list(choices), validators=[] if required else [Optional()])
+
+
+class ReminderRuleView(GongjianModelView):
+    """The rule screen (提醒规则): what each rule watches, when, who hears, how, and the text."""
+
+    model = ReminderRule
+    choice_columns = {"kind": REMINDER_KINDS}
+    list_columns = ["name", "kind", "offset_days", "escalate_after_days", "recipients", "channels", "enabled"]
+    show_columns = ["code"] + RULE_COLUMNS
+    add_columns = ["code"] + RULE_COLUMNS
+    edit_columns = RULE_COLUMNS
+    search_columns = ["name", "kind", "enabled"]
+    base_order = ("id", "asc")
+    formatters_columns = {"recipients": codes_formatter(RECIPIENT_CODES),
+                          "escalation_recipients": codes_formatter(RECIPIENT_CODES),
+                          "channels": codes_formatter(CHANNELS)}
+
+    def __init__(self, **kwargs):
+        fields = {
+            "recipients": _codes_field(_l("Recipients"), RECIPIENT_CODES),
+            "escalation_recipients": _codes_field(_l("Red-level recipients"), RECIPIENT_CODES, required=False),
+            "channels": _codes_field(_l("Channels"), CHANNELS),
+        }
+        self.add_form_extra_fields = {**fields, **(self.add_form_extra_fields or {})}
+        self.edit_form_extra_fields = {**fields, **(self.edit_form_extra_fields or {})}
+        super().__init__(**kwargs)
+
+
+class ReminderRuleApi(GongjianApi):
+    model = ReminderRule
+    resource_name = "reminder_rule"
+    choice_columns = {"kind": REMINDER_KINDS}
+    list_columns = show_columns = ["id", "code"] + RULE_COLUMNS
+    add_columns = ["code"] + RULE_COLUMNS
+    edit_columns = RULE_COLUMNS
+    search_columns = ["code", "name", "kind", "enabled"]
+    order_columns = ["id", "name", "kind"]
+
+
+class ReminderDeliveryView(GongjianBaseView):
+    """The delivery log: one row per reminder per recipient per channel; failures stay visible
+    with their error, attempts and next retry."""
+
+    model = ReminderDelivery
+    method_permission_name = {**METHOD_PERMISSIONS, "requeue": "write"}
+    include_route_methods = {"list", "show", "action", "action_post"}
+    choice_columns = {"state": DELIVERY_STATES, "channel": CHANNELS}
+    list_columns = ["created_at", "rule", "target_link", "level", "recipient_label", "channel", "state",
+                    "attempts", "next_attempt_at", "last_error"]
+    show_columns = DELIVERY_COLUMNS + ["subject", "body"]
+    search_columns = ["state", "channel", "rule", "target_type", "created_at"]
+    label_columns = {"target_link": _l("Target"), "recipient_label": _l("Recipient")}
+    formatters_columns = {"level": level_formatter}
+    base_order = ("id", "desc")
+
+    @action("requeue", _l("Send again"), _l("Queue the selected failed deliveries for sending again?"),
+            "fa-rotate-right", single=False)
+    def requeue(self, items):
+        items = [item for item in (items if isinstance(items, list) else [items]) if item is not None]
+        again = [item for item in items if item.state in ("failed", "dead", "cancelled")]
+        for item in again:
+            item.state, item.attempts, item.next_attempt_at, item.last_error = "pending", 0, None, None
+        db.session.commit()
+        flash(_l("%(count)d deliveries queued again", count=len(again)), "success")
+        self.update_redirect()
+        return redirect(self.get_redirect())
+
+
+class ReminderDeliveryApi(GongjianApi):
+    """Read-only: the log is written by the scan alone."""
+
+    model = ReminderDelivery
+    resource_name = "reminder_delivery"
+    include_route_methods = {"get", "get_list", "info"}
+    list_columns = show_columns = ["id", "rule_id", "rule.code", "target_type", "target_id", "target_area_id",
+                                   "occasion", "level", "recipient_type", "recipient_id", "channel", "state",
+                                   "attempts", "last_error", "next_attempt_at", "created_at", "sent_at"]
+    search_columns = ["state", "channel", "rule", "target_type", "created_at"]
+    order_columns = ["id", "created_at", "state"]
+
+
+WARNING_CLASSES = {"blue": "label-primary", "yellow": "label-warning", "red": "label-danger"}
+
+
+def warning_formatter(colour):
+    """A resolution's warning colour as a coloured label (蓝色 / 黄色 / 红色 预警)."""
+    from markupsafe import Markup, escape
+
+    if not colour:
+        return ""
+    return Markup(f'<span class="label {WARNING_CLASSES[colour]} gj-warning gj-warning-{colour}">'
+                  f'{escape(str(WARNING_LEVELS.label(colour)))}</span>')
