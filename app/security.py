@@ -8,6 +8,7 @@ from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_babel import lazy_gettext as _l
 
 from app.extensions import db
+from views.security_display import GongjianRoleModelView, GongjianUserDBModelView
 
 
 def _lockout_settings():
@@ -17,6 +18,10 @@ def _lockout_settings():
 
 
 class GongjianSecurityManager(SecurityManager):
+    # Accounts and roles shown by their Chinese names (views/security_display.py).
+    userdbmodelview = GongjianUserDBModelView
+    rolemodelview = GongjianRoleModelView
+
     def exist_permission_on_roles(self, view_name, permission_name, role_ids):
         """One query per request for all of the user's permissions, instead of one per menu entry
         and button (FAB asks 35-45 times a page); a role change applies from the next request."""

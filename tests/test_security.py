@@ -182,3 +182,17 @@ def test_cli_work_on_a_users_behalf_stays_in_scope(world, app):
                 db.session.commit()
             db.session.rollback()
         assert db.session.get(PartyMember, world["m1"]).area_id == world["g11"]
+
+
+def test_account_screens_name_roles_and_permissions_in_chinese(app, browser):
+    """Roles show by their Chinese names (with the code), permissions as 读取 · 在职党员."""
+    security = browser("security")
+    users = security.get("/users/list/").get_data(as_text=True)
+    assert "社区管理员 (CommunityAdmin)" in users
+    roles = security.get("/roles/list/").get_data(as_text=True)
+    assert "组织部 (OrgDept)" in roles
+    assert "读取 · 在职党员" in roles and "编辑 · 在职党员" in roles
+    assert "完整查看 · 个人敏感信息（身份证号、手机号）" in roles
+    assert "can read on" not in roles
+    form = security.get("/users/add").get_data(as_text=True)
+    assert ">审计员 (Auditor)</option>" in form
