@@ -12,6 +12,19 @@ from flask_appbuilder.const import AUTH_DB
 BASE_DIR = os.path.abspath(os.path.dirname(__file__))
 DEMO_SECRET_KEY = "gongjian-demo-secret-key-not-for-production"
 DEMO_PASSWORD = "Gongjian@2026"
+# TrueType fonts with Chinese glyphs that PDF letters can embed, most common first (Debian/Ubuntu
+# fonts-wqy-microhei, fonts-wqy-zenhei, fonts-arphic-uming, fonts-noto-cjk; reportlab reads the
+# first face of a .ttc collection).
+CJK_FONT_CANDIDATES = (
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+    "/usr/share/fonts/truetype/arphic/uming.ttc",
+    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
+    "/usr/share/fonts/truetype/noto/NotoSansSC-Regular.ttf",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/google-noto-cjk/NotoSansCJK-Regular.ttc",
+)
 
 
 def password_complexity(password):
@@ -61,6 +74,37 @@ class Config:
         )
         self.CELERY_ALWAYS_EAGER = env_bool("CELERY_ALWAYS_EAGER", self.GONGJIAN_ENV == "testing")
         self.REMINDER_SCAN_MINUTES = env_int("GONGJIAN_REMINDER_SCAN_MINUTES", 60)
+        # Reminders (app/reminders.py, app/channels.py): failed sends are retried every
+        # REMINDER_RETRY_SECONDS with exponential backoff, at most REMINDER_MAX_ATTEMPTS times.
+        self.REMINDER_RETRY_SECONDS = env_int("GONGJIAN_REMINDER_RETRY_SECONDS", 60)
+        self.REMINDER_MAX_ATTEMPTS = env_int("GONGJIAN_REMINDER_MAX_ATTEMPTS", 6)
+        self.REMINDER_BACKOFF_SECONDS = env_int("GONGJIAN_REMINDER_BACKOFF_SECONDS", 60)
+        self.REMINDER_BACKOFF_MAX_SECONDS = env_int("GONGJIAN_REMINDER_BACKOFF_MAX_SECONDS", 6 * 3600)
+        self.REMINDER_LEASE_SECONDS = env_int("GONGJIAN_REMINDER_LEASE_SECONDS", 600)
+        self.REMINDER_SEND_BATCH = env_int("GONGJIAN_REMINDER_SEND_BATCH", 1000000)
+        self.REMINDER_BASE_URL = env("GONGJIAN_BASE_URL", "http://127.0.0.1:5000")
+        self.REMINDER_HTTP_TIMEOUT = env_int("GONGJIAN_REMINDER_HTTP_TIMEOUT", 5)
+        # E-mail channel: enabled when a host is set; TLS is none, starttls or ssl.
+        self.REMINDER_SMTP_HOST = env("GONGJIAN_SMTP_HOST", "")
+        self.REMINDER_SMTP_PORT = env_int("GONGJIAN_SMTP_PORT", 25)
+        self.REMINDER_SMTP_TLS = env("GONGJIAN_SMTP_TLS", "none")
+        self.REMINDER_SMTP_USERNAME = env("GONGJIAN_SMTP_USERNAME", "")
+        self.REMINDER_SMTP_PASSWORD = env("GONGJIAN_SMTP_PASSWORD", "")
+        self.REMINDER_SMTP_SENDER = env("GONGJIAN_SMTP_SENDER", "gongjian@localhost")
+        self.REMINDER_SMTP_TIMEOUT = env_int("GONGJIAN_SMTP_TIMEOUT", 10)
+        # Group robot (WeCom / DingTalk) and SMS gateway: enabled when a URL is set; the secret
+        # signs each POST (HMAC-SHA256); style "dingtalk" also signs the URL the DingTalk way.
+        self.REMINDER_WEBHOOK_URL = env("GONGJIAN_WEBHOOK_URL", "")
+        self.REMINDER_WEBHOOK_SECRET = env("GONGJIAN_WEBHOOK_SECRET", "")
+        self.REMINDER_WEBHOOK_STYLE = env("GONGJIAN_WEBHOOK_STYLE", "generic")
+        self.REMINDER_SMS_URL = env("GONGJIAN_SMS_URL", "")
+        self.REMINDER_SMS_SECRET = env("GONGJIAN_SMS_SECRET", "")
+
+        # Export files (under DATA_DIR/exports) are removed this many days after they are made; a
+        # running job whose worker sent no heartbeat for EXPORT_STALE_SECONDS is failed by the sweeper.
+        self.EXPORT_RETENTION_DAYS = env_int("GONGJIAN_EXPORT_RETENTION_DAYS", 7)
+        self.EXPORT_STALE_SECONDS = env_int("GONGJIAN_EXPORT_STALE_SECONDS", 120)
+        self.EXPORT_PENDING_HOURS = env_int("GONGJIAN_EXPORT_PENDING_HOURS", 24)
 
         # Audit entries are kept at least this long before `gongjian audit archive` may prune them.
         self.AUDIT_RETENTION_DAYS = env_int("GONGJIAN_AUDIT_RETENTION_DAYS", 180)
@@ -92,6 +136,9 @@ class Config:
         self.UPLOAD_FOLDER = os.path.join(self.DATA_DIR, "uploads")
         self.FILE_ALLOWED_EXTENSIONS = ("pdf", "jpg", "jpeg", "png", "doc", "docx", "xls", "xlsx", "zip")
         self.MAX_CONTENT_LENGTH = env_int("GONGJIAN_MAX_UPLOAD_MB", 20) * 1024 * 1024
+        # The CJK font embedded in PDF feedback letters (None: no font found, PDF letters fail).
+        self.PDF_FONT_PATH = env("GONGJIAN_PDF_FONT_PATH",
+                                 next((p for p in CJK_FONT_CANDIDATES if os.path.isfile(p)), None))
 
         # Language: Chinese first, English second.
         self.BABEL_DEFAULT_LOCALE = "zh"

@@ -100,6 +100,34 @@ def audit_archive_command(before, out_path):
                    f"sha256 {seal.file_sha256}")
 
 
+@gongjian_cli.command("export")
+@click.argument("resource")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
+@click.option("--as", "username", required=True, help="Export as this user: their scope and masking apply.")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="The file to write.")
+@click.option("--filter", "filters", multiple=True, metavar="FIELD=VALUE",
+              help="Only rows whose FIELD equals VALUE (a related FIELD takes the record's id); repeatable.")
+def export_command(resource, fmt, username, out_path, filters):
+    """Export a list (e.g. party_member, service_record, audit_log) synchronously; prints the row count."""
+    from app.exports import ExportInvalid, export_to_file, resources
+
+    user = current_app.appbuilder.sm.find_user(username=username)
+    if user is None or not user.active:
+        raise click.ClickException(f"No active user {username!r}")
+    parsed = {}
+    for item in filters:
+        field, sep, value = item.partition("=")
+        if not sep or not field:
+            raise click.ClickException(f"--filter takes FIELD=VALUE, not {item!r}")
+        parsed[field.strip()] = value
+    try:
+        rows = export_to_file(user, resource, fmt, parsed, out_path)
+    except ExportInvalid as exc:
+        names = ", ".join(sorted(resources()))
+        raise click.ClickException(f"{exc} (lists: {names})" if "resource" in exc.messages else str(exc))
+    click.echo(f"{rows} rows written to {out_path}")
+
+
 @gongjian_cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (0.0.0.0: every interface).")
@@ -112,3 +140,22 @@ def serve_command(host, port, worker, threads):
     from app.serve import serve
 
     serve(current_app._get_current_object(), host=host, port=port, with_worker=worker, threads=threads)
+
+
+@gongjian_cli.command("remind")
+@click.option("--now", "now_text", default=None, metavar="ISO-DATETIME",
+              help="Scan as of this moment (local time unless it names an offset); default: now.")
+@click.option("--no-send", is_flag=True, help="Only claim the reminders due; leave sending to the next scan.")
+def remind_command(now_text, no_send):
+    """Run one reminder scan synchronously; print the reminders sent per rule."""
+    from app.reminders import parse_moment, run_scan
+
+    try:
+        now = parse_moment(now_text) if now_text else None
+    except ValueError:
+        raise click.ClickException(f"--now takes an ISO date-time (2026-11-24T09:00), not {now_text!r}")
+    with acting_as(None, via="cli"):
+        report = run_scan(now=now, send=not no_send)
+    for code, count in report.rules.items():
+        click.echo(f"{code} ({count.name}): sent {count.sent}, new {count.claimed}, failed {count.failed}")
+    click.echo(f"Total sent: {report.sent}")

@@ -666,5 +666,9 @@ def seed_demo(scale=1.0):
         click.echo(f"The demo district ({DISTRICT_NAME}, {DISTRICT_CODE}) already exists: no data added.")
     else:
         anchors = _DemoBuilder(scale).build()
-    create_demo_users(*anchors)
+    created = create_demo_users(*anchors)
+    if created:
+        from app.reminders import run_scan
+
+        run_scan()  # the shipped reminder rules: the demo users find their reminders on first login
     return existing_counts()

@@ -37,4 +37,7 @@ def ensure_reference_data():
                 min_points=points)
     for key, (value, description) in DEFAULT_SETTINGS.items():
         _ensure(Setting, "key", key, value=value, description=str(description))
+    from app.reminders import ensure_rules
+
+    ensure_rules()  # the shipped reminder rules (app/reminders.py SHIPPED_RULES)
     db.session.commit()

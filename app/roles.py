@@ -42,6 +42,19 @@ ROLES = {
     + _write("Resource", "ProjectClaim") + _read(*REFERENCE),
     "Public": [],
 }
+# Every working role may export what it can read (requesting a file changes no record).
+for _role in ("Admin", "SecurityAdmin", "OrgDept", "Auditor", "StreetAdmin", "CommunityAdmin", "UnitLiaison"):
+    ROLES[_role] = ROLES[_role] + _read("ExportJob")
+# The statistics reports and feedback letters (views/report.py) of the roles that supervise areas.
+for _role in ("Admin", "OrgDept", "Auditor", "StreetAdmin", "CommunityAdmin"):
+    ROLES[_role] = ROLES[_role] + _read("Report")
+# Reminders: the rules and their delivery log for the system admin and the organisation department
+# (auditors read them); every working role reads its own in-app notifications (views/notification.py).
+for _role in ("Admin", "OrgDept"):
+    ROLES[_role] = ROLES[_role] + _write("ReminderRule", "ReminderDelivery")
+ROLES["Auditor"] = ROLES["Auditor"] + _read("ReminderRule", "ReminderDelivery")
+for _role in ("Admin", "SecurityAdmin", "OrgDept", "Auditor", "StreetAdmin", "CommunityAdmin", "UnitLiaison"):
+    ROLES[_role] = ROLES[_role] + _read("Notification")
 ROLE_LABELS = {
     "Admin": _l("System administrator"),
     "SecurityAdmin": _l("Security administrator"),
@@ -61,7 +74,8 @@ def _menu_access(appbuilder, permissions):
     readable = {view for perm, view in permissions if perm == "can_read"}
     granted = []
     for category, _label, _icon, items in MENU:
-        names = [name for view, name, _lbl, _ico in items if view.model.__name__ in readable]
+        # class_permission_name: a model screen's model name, or a plain screen's own (Report).
+        names = [name for view, name, _lbl, _ico in items if view.class_permission_name in readable]
         granted += [("menu_access", name) for name in names]
         if names:
             granted.append(("menu_access", category))

@@ -30,3 +30,15 @@ def area_summary(user):
         "open_resolutions": count(Resolution, scope, Resolution.status.in_(("open", "in_progress", "overdue"))),
         "overdue_resolutions": count(Resolution, scope, Resolution.status == "overdue"),
     }
+
+
+def quarter_rates(user):
+    """The current quarter's check-in, service completion and closure rates of the user's area,
+    from the statistics reports' own functions (app/reports.py); None for roles without reports."""
+    from app import reports
+
+    readable = any(pv.permission.name == "can_read" and pv.view_menu.name == "Report"
+                   for role in getattr(user, "roles", []) for pv in role.permissions)
+    if not readable:
+        return None
+    return reports.dashboard_figures(user)

@@ -14,3 +14,6 @@ from .user_scope import UserScope  # noqa: F401
 from .audit import AuditLog, AuditSeal  # noqa: F401
 from . import unit_scope  # noqa: F401,E402  (declares the liaison scope of each model)
 from .login_guard import LoginGuard  # noqa: F401,E402
+from .export_job import ExportJob, EXPORT_STATES, EXPORT_FORMATS, EXPORT_KINDS  # noqa: F401,E402
+from .reminder import (ReminderRule, ReminderDelivery, Notification, REMINDER_KINDS, RECIPIENT_CODES,  # noqa: F401,E402
+                       CHANNELS, DELIVERY_STATES, WARNING_LEVELS)

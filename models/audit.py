@@ -13,6 +13,7 @@ class AuditLog(Model):
     # composite index's prefix).
     __table_args__ = (Index("ix_audit_log_record", "record_type", "record_id"),)
     __audited__ = False
+    __utc_columns__ = ("at",)  # exports show these in Asia/Shanghai time
 
     id = Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     at = Column(DateTime, nullable=False, default=utcnow, index=True)

@@ -34,6 +34,15 @@ class UnitCheckin(AreaMixin, BusinessModel):
 
     agreements = relationship("Agreement", back_populates="checkin")
 
+    @staticmethod
+    def __export_display__(alias):
+        """In exports (app/export_query.py) a check-in shows as its unit's name."""
+        from sqlalchemy import select
+
+        from .unit import Unit
+
+        return select(Unit.name).where(Unit.id == alias.unit_id).scalar_subquery()
+
     def __repr__(self):
         return f"{self.unit} → {self.area}"
 

@@ -9,6 +9,18 @@ source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
 export GONGJIAN_ENV="${GONGJIAN_ENV:-demo}"
 ensure_venv
 install_project .
+
+# A Chinese TrueType font for the PDF feedback letters (reportlab embeds it; config PDF_FONT_PATH).
+if [ -z "${GONGJIAN_PDF_FONT_PATH:-}" ] && [ ! -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        echo "==> apt-get install fonts-wqy-microhei"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update && apt-get install -y fonts-wqy-microhei
+    else
+        echo "warning: fonts-wqy-microhei is missing (install it as root, or set GONGJIAN_PDF_FONT_PATH):" \
+             "PDF feedback letters fail without a Chinese font" >&2
+    fi
+fi
 FLASK=("$VENV/bin/flask" --app app)
 
 echo "==> flask --app app gongjian init"

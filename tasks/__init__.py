@@ -26,7 +26,8 @@ from flask import has_app_context
 
 # Every module holding tasks: the worker imports them all (``include``), so a task is known to
 # the worker even if nothing imported its module yet. Add tasks.reminders, tasks.exports here.
-TASK_MODULES = ["tasks.maintenance"]
+TASK_MODULES = ["tasks.maintenance", "tasks.exports"]
+TASK_MODULES += ["tasks.reminders"]  # the reminder scan and its retry pass
 
 BROKER_FILE = "celery-broker.sqlite"
 RESULTS_FILE = "celery-results.sqlite"
@@ -35,6 +36,7 @@ SQLA_POLLING_INTERVAL = 0.1  # seconds between polls of the SQLite broker (kombu
 RESULT_EXPIRES = 7 * 24 * 3600  # results older than a week are removed by beat's backend_cleanup
 PURGE_BROKER_EVERY = 10 * 60
 HEARTBEAT_EVERY = 5 * 60
+SWEEP_EXPORTS_EVERY = 60
 
 
 class AppContextTask(Task):
@@ -154,11 +156,29 @@ def beat_schedule(config):
             "task": "tasks.maintenance.purge_broker_messages",
             "schedule": float(PURGE_BROKER_EVERY),
         },
+        "sweep-exports": {
+            "task": "tasks.exports.sweep_exports",
+            "schedule": float(SWEEP_EXPORTS_EVERY),
+            "options": {"expires": float(SWEEP_EXPORTS_EVERY)},
+        },
         "heartbeat": {
             "task": "tasks.maintenance.ping",
             "schedule": float(HEARTBEAT_EVERY),
             "options": {"ignore_result": True, "expires": float(HEARTBEAT_EVERY)},
         },
+        **reminder_schedule(config),
+    }
+
+
+def reminder_schedule(config):
+    """The reminder scan (hourly by default) and the retry pass of failed sends."""
+    scan_every = 60.0 * int(config.get("REMINDER_SCAN_MINUTES") or 60)
+    retry_every = float(config.get("REMINDER_RETRY_SECONDS") or 60)
+    return {
+        "reminder-scan": {"task": "tasks.reminders.scan", "schedule": scan_every,
+                          "options": {"expires": scan_every}},
+        "reminder-retries": {"task": "tasks.reminders.send_due", "schedule": retry_every,
+                             "options": {"expires": retry_every}},
     }
 
 
@@ -202,6 +222,12 @@ def _forget_connections():
     celery_app.__dict__.pop("amqp", None)
     celery_app._backend_cache = None
     celery_app._local.__dict__.pop("backend", None)
+    # kombu keeps one producer pool per broker URL process-wide, holding the connection pool just
+    # closed: a later app on the same URL (Redis in tests on both backends) would get "Acquire on
+    # closed pool".
+    import kombu.pools
+
+    kombu.pools.reset()
 
 
 def get_flask_app():

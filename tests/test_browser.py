@@ -199,3 +199,49 @@ def test_community_admin_adds_a_member_in_chinese(live_server, page):
     assert row.count() == 1, page.content()
     assert masked_id in row.inner_text()
     assert good_id not in page.content()  # the full number never reaches the list page
+
+
+def test_export_button_progress_bar_and_download(live_server, page, monkeypatch):
+    """The 导出 button of a list starts a job; 我的导出 shows its progress bar, which the page's
+    script moves when the job runs, then the download link; the file is the masked list."""
+    import app.exports as exports
+    from app.actor import acting_as
+    from app.extensions import db
+    from app.fakedata import FakeData
+    from models import Area, ExportJob, PartyMember
+
+    app, base = live_server
+    id_card = FakeData(seed=77).id_card(region="650102")
+    with app.app_context(), acting_as(None, via="test"):
+        grid = db.session.query(Area).filter_by(name="幸福社区第一网格").one()
+        db.session.add(PartyMember(name="赵敏", gender="female", id_card=id_card, phone="13900001111", area=grid))
+        db.session.commit()
+    queued = []
+    monkeypatch.setattr(exports, "_queue", lambda job: queued.append(job.id))  # no worker yet
+
+    page.goto(base + "/login/")
+    page.fill("#username", "community1")
+    page.fill("#password", PASSWORD)
+    page.locator("form [type=submit]").first.click()
+    page.wait_for_load_state("networkidle")
+    page.goto(base + "/partymemberview/list/")
+    page.locator("button.gj-export-csv").click()
+    page.wait_for_url(re.compile(r"/exportjobview/list/"))
+    bar = page.locator(".gj-export-progress .progress-bar").first
+    assert bar.inner_text().strip() == "0%"
+    shot(page, "07-export-pending")
+
+    assert len(queued) == 1
+    with app.app_context():
+        exports.run_job(queued[0])  # what the worker does
+        assert db.session.get(ExportJob, queued[0]).state == "done"
+    link = page.locator("a[href^='/exportjobview/download/']")
+    link.wait_for(timeout=15000)  # the script saw the job finish and reloaded the page
+    assert page.locator(".gj-export-progress .progress-bar").first.inner_text().strip() == "100%"
+    shot(page, "08-export-done")
+    with page.expect_download() as download_info:
+        link.first.click()
+    content = Path(download_info.value.path()).read_bytes().decode("utf-8")
+    assert content.startswith("\ufeff")
+    assert "赵敏" in content and id_card[:6] + "********" + id_card[-4:] in content
+    assert id_card not in content

@@ -6,12 +6,16 @@ from views.area import AreaApi, AreaView, ChildAreaView
 from views.audit import AuditLogApi, AuditLogView
 from views.checkin import (AgreementApi, AgreementView, MemberCheckinApi, MemberCheckinView, UnitCheckinApi,
                            UnitCheckinView)
+from views.export_job import ExportJobApi, ExportJobView
 from views.evaluation import EvaluationApi, EvaluationView, GradeOptionApi, GradeOptionView
 from views.lists import (NeedApi, NeedView, ProjectApi, ProjectClaimApi, ProjectClaimView, ProjectView,
                          ResourceApi, ResourceView)
 from views.meeting import (AgendaItemApi, AgendaItemView, CommunityMeetingView, MeetingApi, MeetingTypeApi,
                            MeetingTypeView, MeetingView, ResolutionApi, ResolutionView)
 from views.member import CommunityMemberView, PartyMemberApi, PartyMemberView
+from views.notification import NotificationApi, NotificationView, install_bell
+from views.reminder import ReminderDeliveryApi, ReminderDeliveryView, ReminderRuleApi, ReminderRuleView
+from views.report import ReportApi, ReportView
 from views.reference import (PostCategoryApi, PostCategoryView, ServiceQuotaApi, ServiceQuotaView, SettingApi,
                              SettingView)
 from views.service import ServiceRecordApi, ServiceRecordView
@@ -45,6 +49,12 @@ MENU = [
         (AgendaItemView, "AgendaItems", _l("Agenda items"), "fa-list-ol"),
         (ResolutionView, "Resolutions", _l("Resolutions"), "fa-list-check"),
     ]),
+    ("Reports", _l("Statistics"), "fa-chart-column", [
+        (ReportView, "StatisticsReports", _l("Statistics reports"), "fa-chart-column"),
+    ]),
+    ("Personal", _l("My work"), "fa-user-clock", [
+        (ExportJobView, "MyExports", _l("My exports"), "fa-file-export"),
+    ]),
     ("Settings", _l("Settings"), "fa-gear", [
         (MeetingTypeView, "MeetingTypes", _l("Meeting types"), "fa-tags"),
         (GradeOptionView, "GradeOptions", _l("Grade scale"), "fa-ranking-star"),
@@ -61,6 +71,17 @@ MENU = [
     ]),
 ]
 
+# Reminders (催办提醒): the rule and delivery-log screens, and each user's own notifications.
+MENU += [
+    ("Reminders", _l("Reminders"), "fa-bell", [
+        (ReminderRuleView, "ReminderRules", _l("Reminder rules"), "fa-bell"),
+        (ReminderDeliveryView, "ReminderDeliveries", _l("Delivery log"), "fa-paper-plane"),
+    ]),
+    ("Personal", _l("My work"), "fa-user-clock", [
+        (NotificationView, "MyNotifications", _l("My notifications"), "fa-envelope"),
+    ]),
+]
+
 # Screens shown only as tabs of another record's page.
 RELATED_ONLY = [ChildAreaView, CommunityMemberView, CommunityMeetingView]
 
@@ -68,7 +89,9 @@ APIS = [
     AreaApi, UnitApi, UnitCheckinApi, AgreementApi, PartyMemberApi, MemberCheckinApi, NeedApi, ResourceApi,
     ProjectApi, ProjectClaimApi, ServiceRecordApi, EvaluationApi, GradeOptionApi, MeetingApi, AgendaItemApi,
     ResolutionApi, MeetingTypeApi, PostCategoryApi, ServiceQuotaApi, SettingApi, AuditLogApi, UserScopeApi,
+    ExportJobApi, ReportApi,
 ]
+APIS += [ReminderRuleApi, ReminderDeliveryApi, NotificationApi]
 
 
 def register_views(appbuilder):
@@ -80,3 +103,4 @@ def register_views(appbuilder):
         appbuilder.add_view_no_menu(view)
     for api in APIS:
         appbuilder.add_api(api)
+    install_bell(appbuilder)  # the unread-notification bell of every page

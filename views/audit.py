@@ -2,7 +2,7 @@
 from models import AuditLog
 from views.base import GongjianApi, GongjianBaseView
 from views.audit_display import FORMATTERS
-from views.labels import TABLE_LABELS
+from views.labels import ACTION_LABELS, TABLE_LABELS, VIA_LABELS
 
 AUDIT_COLUMNS = ["id", "at", "actor", "roles", "via", "client_addr", "request_id", "action", "record_type",
                  "record_id", "area_id", "summary", "changes", "prev_hash", "entry_hash"]
@@ -17,6 +17,10 @@ class AuditLogView(GongjianBaseView):
     base_order = ("id", "desc")
     list_title = TABLE_LABELS["audit_log"]
     formatters_columns = FORMATTERS
+    # The export carries what an auditor needs to follow up an entry (the diff, the chain hash).
+    export_columns = ["id", "at", "actor", "roles", "via", "client_addr", "request_id", "action", "record_type",
+                      "record_id", "summary", "changes", "entry_hash"]
+    export_labels = {"action": ACTION_LABELS, "record_type": TABLE_LABELS, "via": VIA_LABELS}
     search_columns = ["actor", "roles", "action", "record_type", "record_id", "at", "via", "client_addr"]
 
 

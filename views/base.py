@@ -145,7 +145,12 @@ class GongjianBaseView(ResourceMixin, ModelView):
             page_size=page_size)
 
     def render_template(self, template, **kwargs):
-        """Drop the tabs whose widget is None (not readable by the role, or no relation)."""
+        """Drop the tabs whose widget is None (not readable by the role, or no relation); give a
+        list screen the resource its 导出 buttons export."""
+        if template == self.list_template:
+            from app.exports import resource_for_view
+
+            kwargs.setdefault("export_resource", resource_for_view(self))
         if template == self.show_template and "pk" in kwargs:
             kwargs["audit_history"] = self._audit_history(kwargs["pk"])
         views, widgets = kwargs.get("related_views"), kwargs.get("widgets")

@@ -2,7 +2,7 @@
 from flask import g, redirect, url_for
 from flask_appbuilder import IndexView, expose
 
-from app.stats import area_summary
+from app.stats import area_summary, quarter_rates
 
 
 class HomeView(IndexView):
@@ -16,4 +16,4 @@ class HomeView(IndexView):
         if user is None:
             return redirect(url_for(self.appbuilder.sm.auth_view.__class__.__name__ + ".login"))
         return self.render_template(self.index_template, appbuilder=self.appbuilder,
-                                    summary=area_summary(user))
+                                    summary=area_summary(user), rates=quarter_rates(user))

@@ -208,3 +208,47 @@ VIA_LABELS = {
     "system": _l("System"),
     "test": _l("Test"),
 }
+
+# Reminders and notifications (models/reminder.py).
+LABELS.update({
+    "kind": _l("Watches"),
+    "offset_days": _l("Days"),
+    "escalate_after_days": _l("Red after more days"),
+    "recipients": _l("Recipients"),
+    "escalation_recipients": _l("Red-level recipients"),
+    "channels": _l("Channels"),
+    "template": _l("Message template"),
+    "enabled": _l("Enabled"),
+    "rule": _l("Reminder rule"),
+    "rule_id": _l("Reminder rule"),
+    "target_type": _l("Target type"),
+    "target_id": _l("Target ID"),
+    "target_area": _l("Area"),
+    "target_area_id": _l("Area"),
+    "occasion": _l("Occasion"),
+    "recipient_type": _l("Recipient type"),
+    "recipient_id": _l("Recipient ID"),
+    "channel": _l("Channel"),
+    "state": _l("State"),
+    "attempts": _l("Attempts"),
+    "last_error": _l("Last error"),
+    "next_attempt_at": _l("Next attempt at"),
+    "sent_at": _l("Sent at"),
+    "subject": _l("Subject"),
+    "body": _l("Message"),
+    "link": _l("Link"),
+    "read_at": _l("Read at"),
+    "warning": _l("Warning"),
+})
+DESCRIPTIONS.update({
+    "offset_days": _l("Days before the event (due date, meeting, quarter end, expiry) or after it (overdue, "
+                      "minutes); for the monthly digest, the day of the month"),
+    "escalate_after_days": _l("Overdue resolutions turn red this many days after turning yellow"),
+    "template": _l("Chinese text with fields in braces, e.g. {title} {deadline}; the rule screen lists the "
+                   "fields each kind can use"),
+})
+TABLE_LABELS.update({
+    "reminder_rule": _l("Reminder rules"),
+    "reminder_delivery": _l("Delivery log"),
+    "notification": _l("Notifications"),
+})

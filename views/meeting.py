@@ -7,6 +7,7 @@ from flask_babel import get_locale
 
 from models import MEETING_STATUS, RESOLUTION_STATUS, AgendaItem, Meeting, MeetingType, Resolution
 from views.base import AREA_SUBTREE, COMMUNITY_SEARCH, GongjianApi, GongjianModelView
+from views.reminder import warning_formatter, warning_sql
 
 MEETING_COLUMNS = ["meeting_type", "title", "area", "status", "held_at", "place", "convener", "note_taker",
                    "attendees", "units", "minutes"]
@@ -27,10 +28,12 @@ class AgendaItemView(GongjianModelView):
 class ResolutionView(GongjianModelView):
     model = Resolution
     choice_columns = {"status": RESOLUTION_STATUS}
-    list_columns = ["title", "meeting", "lead_person", "lead_unit", "deadline", "status"]
+    list_columns = ["title", "meeting", "lead_person", "lead_unit", "deadline", "status", "warning"]
     search_columns = ["title", "status", "deadline", "lead_person", "lead_unit", "community"]
     search_form_query_rel_fields = COMMUNITY_SEARCH
-    show_columns = RESOLUTION_COLUMNS + ["area", "signed_off_by", "signed_off_at"]
+    show_columns = RESOLUTION_COLUMNS + ["warning", "area", "signed_off_by", "signed_off_at"]
+    formatters_columns = {"warning": warning_formatter}  # blue / yellow / red (app/reminders.py)
+    export_sql = {"warning": warning_sql}  # the same colour in exports, as SQL
     add_columns = edit_columns = RESOLUTION_COLUMNS
     base_order = ("deadline", "asc")
 
@@ -93,9 +96,9 @@ class ResolutionApi(GongjianApi):
     resource_name = "resolution"
     choice_columns = {"status": RESOLUTION_STATUS}
     list_columns = ["id", "meeting_id", "title", "area_id", "community_id", "lead_unit_id", "lead_person",
-                    "co_owners", "deadline", "status", "signed_off_by", "signed_off_at"]
+                    "co_owners", "deadline", "status", "signed_off_by", "signed_off_at", "warning"]
     show_columns = ["id"] + [c for c in RESOLUTION_COLUMNS if c != "evidence_file"] + [
-        "area_id", "signed_off_by", "signed_off_at"]
+        "area_id", "signed_off_by", "signed_off_at", "warning"]
     add_columns = edit_columns = [c for c in RESOLUTION_COLUMNS if c != "evidence_file"]
     search_columns = ["title", "status", "deadline", "meeting", "lead_unit", "area", "community"]
     order_columns = ["id", "deadline", "status"]

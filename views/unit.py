@@ -18,6 +18,7 @@ class UnitView(GongjianModelView):
     edit_columns = UNIT_COLUMNS
     related_views = [UnitCheckinView, PartyMemberView]
     base_order = ("name", "asc")
+    show_template = "gongjian/report_unit_show.html"  # adds the unit's feedback letter (views/report.py)
 
 
 class UnitApi(GongjianApi):
