@@ -299,3 +299,62 @@ def test_archive_seals_and_prunes_old_entries_and_chain_still_verifies(world, ap
         assert not verify_archive(out, db.session.query(AuditSeal).one())
     result = app.test_cli_runner().invoke(args=["gongjian", "audit", "verify"])
     assert result.exit_code == 1
+
+
+def test_entries_with_awkward_text_hash_the_same_in_python_and_sql(world, app):
+    """On PostgreSQL the server hashes the entry (sha256 over the canonical JSON sent around the
+    id): quotes, backslashes, a fake ``"id":null``, newlines, emoji and Chinese must give exactly
+    the hash verify_chain computes in Python."""
+    from app.audit import entry_hash, record_event
+    from models import AuditLog
+
+    awkward = 'say "hi" \\ back\\slash "id":null, {"id":1}\n第二行 😀 \u2028 end\\'
+    with app.app_context():
+        with acting_as(None, via="cli"):
+            record_event("note", record_type="unit", record_id='7"', summary=awkward,
+                         details={"text": awkward, "id": None, "nested": {"b": [1, 2.5, None], "a": "\\"}})
+        rows = db.session.execute(select(AuditLog.__table__).order_by(AuditLog.id.desc()).limit(2)).mappings().all()
+        last, before = rows
+        assert last["summary"] == awkward and last["prev_hash"] == before["entry_hash"]
+        assert last["id"] == before["id"] + 1
+        assert last["entry_hash"] == entry_hash(before["entry_hash"], dict(last))
+        assert verify_chain(db.session.connection())[1] is None
+
+
+def test_failed_append_raises_sqlalchemy_error_and_leaves_nothing(world, app):
+    """A statement the driver runs for the audit log fails like any other (SQLAlchemy's error
+    class), the transaction rolls back whole, and the next write chains on as before."""
+    import pytest
+    from sqlalchemy.exc import DBAPIError
+
+    from app.audit import record_event
+    from models import AuditLog, Unit
+
+    if app.config["BACKEND"] != "postgresql":
+        pytest.skip("SQLite does not enforce the column lengths that make the insert fail")
+    with app.app_context():
+        before = db.session.query(AuditLog).count()
+        with acting_as(None, via="cli"):
+            db.session.add(Unit(name="失败审计单位", unit_type="private", area_id=world["c1"]))
+            db.session.flush()
+            with pytest.raises(DBAPIError):
+                record_event("note", record_type="x" * 100)
+            db.session.rollback()
+            assert db.session.query(AuditLog).count() == before
+            assert db.session.query(Unit).filter_by(name="失败审计单位").count() == 0
+            record_event("note", summary="after the failure")
+        assert db.session.query(AuditLog).count() == before + 1
+        assert verify_chain(db.session.connection())[1] is None
+
+
+def test_postgresql_append_function_takes_the_same_lock_as_the_application(world, app):
+    """Migration 0010's function and app/audit.py (archive) must serialise on ONE advisory lock."""
+    import pytest
+
+    from app.audit import ADVISORY_LOCK_KEY
+
+    if app.config["BACKEND"] != "postgresql":
+        pytest.skip("the append function is PostgreSQL's")
+    with app.app_context():
+        source = db.session.execute(text("SELECT pg_get_functiondef('gongjian_audit_append'::regproc)")).scalar()
+    assert f"pg_advisory_xact_lock({ADVISORY_LOCK_KEY})" in source
