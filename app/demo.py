@@ -116,7 +116,8 @@ def gender_of(id_card):
 def existing_counts():
     """Rows of every demo-relevant table (what the CLI prints)."""
     from models import (AgendaItem, Agreement, Area, AuditLog, Evaluation, Meeting, MemberCheckin, Need,
-                        PartyMember, Project, ProjectClaim, Resolution, Resource, ServiceRecord, Unit, UnitCheckin)
+                        PartyMember, Project, ProjectClaim, Resolution, Resource, ServiceRecord, Unit, UnitCheckin,
+                        UnitReport)
 
     counts = {}
     for level in ("district", "street", "community", "grid", "microgrid"):
@@ -126,7 +127,7 @@ def existing_counts():
         ("resources", Resource), ("projects", Project), ("project_claims", ProjectClaim),
         ("party_members", PartyMember), ("member_checkins", MemberCheckin), ("service_records", ServiceRecord),
         ("evaluations", Evaluation), ("meetings", Meeting), ("agenda_items", AgendaItem),
-        ("resolutions", Resolution), ("audit_entries", AuditLog),
+        ("resolutions", Resolution), ("unit_reports", UnitReport), ("audit_entries", AuditLog),
     ):
         counts[name] = db.session.scalar(select(func.count()).select_from(model))
     sm = current_app.appbuilder.sm
@@ -606,6 +607,42 @@ class _DemoBuilder:
                         + ["议定事项："] + lines
                     )
 
+    # -- quarterly co-building reports -------------------------------------------------------------
+
+    def build_reports(self):
+        """Most confirmed check-ins reported last quarter and some already this quarter; the rest
+        (the liaison's unit among them) are what the ``unit_report_missing`` reminder chases."""
+        from app.reminders import quarter_of
+        from models import UnitCheckin
+
+        this_quarter, this_start, _end = quarter_of(self.today)
+        last_quarter, _start, last_end = quarter_of(this_start - timedelta(days=1))
+        checkins = self.session.scalars(select(UnitCheckin).where(UnitCheckin.status == "confirmed")
+                                        .order_by(UnitCheckin.id)).all()
+        # Chosen by position, not by chance, so that even a tiny demo has every case; the first
+        # check-in is the liaison's unit.
+        for index, checkin in enumerate(checkins):
+            if checkin.confirmed_on <= last_end and index % 7 != 6:
+                submitted_on = min(self.today, last_end + timedelta(days=self.rng.randint(1, 10)))
+                self.session.add(self._report(checkin, last_quarter, submitted_on))
+            if index % 3 == 1:
+                submitted_on = self.today - timedelta(days=self.rng.randint(0, (self.today - this_start).days))
+                self.session.add(self._report(checkin, this_quarter, max(submitted_on, checkin.confirmed_on)))
+        self.session.commit()
+
+    def _report(self, checkin, quarter, submitted_on):
+        from models import UnitReport
+
+        activities = self.rng.randint(1, 6)
+        works = "；".join(self.rng.sample(UNIT_SERVICE_CONTENTS, 2))
+        return UnitReport(
+            checkin=checkin, quarter=quarter, submitted_on=submitted_on, activities=activities,
+            members_served=activities * self.rng.randint(3, 12), people_served=activities * self.rng.randint(10, 60),
+            summary=f"本季度{checkin.unit.name}在{checkin.area.name}开展共建活动{activities}次：{works}。",
+            problems=self.rng.choice(("", "部分活动时间与居民作息冲突，参与人数偏少", "场地和经费需社区协调")) or None,
+            next_plan="下季度继续认领社区项目，按需求清单开展服务", submitted_by=checkin.unit.liaison,
+        )
+
     # -- all of it --------------------------------------------------------------------------------
 
     def build(self):
@@ -621,6 +658,7 @@ class _DemoBuilder:
             chunk = list(zip(cards[start:start + per[index]], self.employer_of[start:start + per[index]]))
             start += per[index]
             self.build_community(index, community, chunk)
+        self.build_reports()
         street1 = self.street_ids[0]
         community1 = next(c for c in self.communities if c["street_id"] == street1)
         community2 = next(c for c in self.communities if c["street_id"] != street1)

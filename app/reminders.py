@@ -328,15 +328,13 @@ def _agreement_expiring(rule, m):
 
 
 def _unit_report_missing(rule, m):
-    """Confirmed unit check-ins with no co-building work reported (a unit service record at that
-    community) this quarter, ``offset_days`` before the quarter ends."""
-    from models import ServiceRecord, UnitCheckin
+    """Confirmed unit check-ins with no quarterly co-building report (models/unit_report.py) for
+    this quarter, ``offset_days`` before the quarter ends."""
+    from models import UnitCheckin, UnitReport
 
     if not _in_quarter_window(rule, m):
         return None
-    reported = exists().where(ServiceRecord.unit_id == UnitCheckin.unit_id,
-                              ServiceRecord.community_id == UnitCheckin.community_id,
-                              ServiceRecord.served_on >= m.quarter_start, ServiceRecord.served_on <= m.today)
+    reported = exists().where(UnitReport.checkin_id == UnitCheckin.id, UnitReport.quarter == m.quarter)
     return select(*_target_columns(UnitCheckin.id, UnitCheckin.area_id, literal(m.quarter))).where(
         UnitCheckin.status == "confirmed", ~reported)
 
@@ -1279,8 +1277,8 @@ SHIPPED_RULES = [
          description="共建协议到期前N天提醒社区管理员和单位联络员"),
     dict(code="unit_report_missing", name="单位季度共建情况报送提醒", kind="unit_report_missing", offset_days=10,
          recipients="community_admin,unit_liaison", channels="inapp,email",
-         template="{unit}本季度尚未向{area}报送共建工作情况，请于{quarter_end}前报送。",
-         description="季度结束前N天，本季度未报送共建工作（单位服务记录）的报到单位"),
+         template="{unit}尚未向{area}提交本季度（{quarter}）共建情况报告，请于{quarter_end}前提交。",
+         description="季度结束前N天，提醒本季度尚未提交季度共建情况报告的已确认报到单位联络员及社区管理员"),
     dict(code="monthly_digest", name="月度工作简报", kind="monthly_digest", offset_days=1,
          recipients="community_admin,street_admin,orgdept", channels="inapp,email",
          template="{area}{month}工作简报：党员报到率{checkin_rate}（{checked_in}/{members}人），"

@@ -7,7 +7,8 @@ methods onto them); ``sync_roles`` makes the database match this table exactly.
 from flask_babel import lazy_gettext as _l
 
 BUSINESS = ["Area", "Unit", "UnitCheckin", "Agreement", "PartyMember", "MemberCheckin", "Need", "Resource",
-            "Project", "ProjectClaim", "ServiceRecord", "Evaluation", "Meeting", "AgendaItem", "Resolution"]
+            "Project", "ProjectClaim", "ServiceRecord", "Evaluation", "Meeting", "AgendaItem", "Resolution",
+            "UnitReport"]
 REFERENCE = ["GradeOption", "MeetingType", "PostCategory", "ServiceQuota", "Setting"]
 PERSONAL_DATA = ("can_view", "PersonalData")
 # Every signed-in user may edit their own profile and password.
@@ -39,7 +40,7 @@ ROLES = {
     "CommunityAdmin": _write(*BUSINESS) + _read(*REFERENCE),
     "UnitLiaison": _read("Unit", "UnitCheckin", "Agreement", "PartyMember", "MemberCheckin", "Project",
                          "ServiceRecord", "Evaluation", "Meeting", "AgendaItem", "Resolution", "Need")
-    + _write("Resource", "ProjectClaim") + _read(*REFERENCE),
+    + _write("Resource", "ProjectClaim", "UnitReport") + _read(*REFERENCE),
     "Public": [],
 }
 # Every working role may export what it can read (requesting a file changes no record).

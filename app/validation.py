@@ -33,6 +33,7 @@ __all__ = [
     "validate_hours",
     "validate_date_not_future",
     "validate_date_order",
+    "validate_quarter",
     "wtforms_validator",
     "marshmallow_validator",
     "HOURS_MIN_EXCLUSIVE",
@@ -272,6 +273,22 @@ def validate_date_order(start, end, start_label=None, end_label=None):
     return start, end
 
 
+QUARTER_PATTERN = re.compile(r"^\d{4}Q[1-4]$")
+
+
+def validate_quarter(value):
+    """A quarter written as year and number ("2026Q4"; "2026q4" and spaces are tidied)."""
+    quarter = _WHITESPACE.sub("", str(value)).upper()
+    if not QUARTER_PATTERN.match(quarter) or int(quarter[:4]) < 1900:
+        raise DomainValidationError(_l("Write the quarter as a year and a quarter number, e.g. 2026Q4"))
+    return quarter
+
+
+def quarter_start(quarter):
+    """The first day of a valid quarter label ("2026Q4" → 2026-10-01)."""
+    return date(int(quarter[:4]), 3 * int(quarter[5]) - 2, 1)
+
+
 # --------------------------------------------------------------------------------------------
 # Adapters: one rule, one message on screens and in the API
 # --------------------------------------------------------------------------------------------
@@ -330,6 +347,7 @@ COLUMN_FORMATS = {
     "liaison_phone": validate_mobile,
     "grid_worker_phone": validate_mobile,
     "hours": lambda value: float(validate_hours(value)),
+    "quarter": validate_quarter,
 }
 # Dates that may not lie in the future.
 PAST_DATES = ("registered_on", "confirmed_on", "signed_on", "served_on", "verified_on", "party_joined_on",
@@ -548,6 +566,41 @@ def _evaluation_period_and_grade(rec, pk):
 def _resolution_sign_off(rec, pk):
     if rec.status == "done" and _is_blank(rec.evidence):
         yield "evidence", _l("A resolution can only be signed off as done with evidence")
+
+
+@record_rule("unit_report")
+def _unit_report_rules(rec, pk):
+    """Counts are never negative; one report per check-in and quarter, for a quarter that has
+    begun by the day it is submitted."""
+    for column in ("activities", "members_served", "people_served"):
+        value = getattr(rec, column, None)
+        if value is not None and value < 0:
+            yield column, _l("This number cannot be negative")
+    quarter = rec.quarter
+    if _is_blank(quarter) or not QUARTER_PATTERN.match(str(quarter)):
+        return  # the format rule has already said what is wrong
+    submitted_on = _as_date(rec.submitted_on)
+    if submitted_on is not None and quarter_start(quarter) > submitted_on:
+        yield "quarter", _l("A report cannot be submitted before its quarter begins (%(start)s)",
+                            start=quarter_start(quarter).isoformat())
+    yield from _unit_report_unique(rec, pk, quarter)
+
+
+def _unit_report_unique(rec, pk, quarter):
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from models import UnitReport
+
+    checkin_id = rec.checkin.id if rec.checkin is not None else getattr(rec, "checkin_id", None)
+    if checkin_id is None:
+        return
+    query = select(UnitReport.id).where(UnitReport.checkin_id == checkin_id, UnitReport.quarter == quarter)
+    if pk is not None:
+        query = query.where(UnitReport.id != int(pk))
+    with db.session.no_autoflush:
+        if db.session.execute(query).first() is not None:
+            yield "quarter", _l("This check-in already has a report for %(quarter)s", quarter=quarter)
 
 
 def check_delete(item):

@@ -6,6 +6,7 @@ from .reference import PostCategory, ServiceQuota, Setting, DEFAULT_SETTINGS, QU
 from .unit import Unit, UNIT_TYPES, PARTY_ORG_TYPES  # noqa: F401
 from .member import PartyMember, GENDERS  # noqa: F401
 from .checkin import UnitCheckin, Agreement, MemberCheckin, UNIT_CHECKIN_STATUS, MEMBER_CHECKIN_STATUS  # noqa: F401
+from .unit_report import UnitReport  # noqa: F401
 from .lists import Need, Resource, Project, ProjectClaim, APPROVAL_STATUS, LIST_CATEGORIES  # noqa: F401
 from .service import ServiceRecord  # noqa: F401
 from .evaluation import GradeOption, Evaluation, LETTER_STATES  # noqa: F401

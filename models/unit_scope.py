@@ -8,6 +8,7 @@ from .lists import Project, ProjectClaim, Resource
 from .meeting import AgendaItem, Meeting, Resolution, meeting_unit, resolution_co_unit
 from .member import PartyMember
 from .service import ServiceRecord
+from .unit_report import UnitReport
 
 
 def _members_of(unit_id):
@@ -21,6 +22,7 @@ def _meetings_of(unit_id):
 UNIT_SCOPES = {
     UnitCheckin: lambda u: UnitCheckin.unit_id == u,
     Agreement: lambda u: Agreement.checkin_id.in_(select(UnitCheckin.id).where(UnitCheckin.unit_id == u)),
+    UnitReport: lambda u: UnitReport.unit_id == u,
     Resource: lambda u: Resource.unit_id == u,
     PartyMember: lambda u: PartyMember.employer_id == u,
     MemberCheckin: lambda u: MemberCheckin.member_id.in_(_members_of(u)),

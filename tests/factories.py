@@ -119,7 +119,7 @@ def build_world(app):
 def _add_lists_and_evaluations(c1, c2, unit1, unit2, m1, m2, checkin1, checkin2, meeting1, meeting2):
     """One record of every other scoped kind in each community, so scope tests cover them all."""
     from models import (AgendaItem, Agreement, Evaluation, GradeOption, MemberCheckin, Need, Project, ProjectClaim,
-                        Resource)
+                        Resource, UnitReport)
 
     basic = db.session.query(GradeOption).filter_by(name="基本合格").one()
     for community, unit, person, checkin, meeting in ((c1, unit1, m1, checkin1, meeting1),
@@ -133,4 +133,7 @@ def _add_lists_and_evaluations(c1, c2, unit1, unit2, m1, m2, checkin1, checkin2,
         db.session.add(ProjectClaim(project=project, unit=unit, claimed_on=date.today()))
         db.session.add(Evaluation(period="2025", member=person, grade=basic))
         db.session.add(AgendaItem(meeting=meeting, seq=1, title=f"{community.name}停车难"))
+        # Last quarter's report: the current quarter (the reminder tests' 2026Q4) stays unreported.
+        db.session.add(UnitReport(checkin=checkin, quarter="2026Q3", submitted_on=date(2026, 10, 8),
+                                  summary=f"{unit.name}三季度共建情况"))
     db.session.add(MemberCheckin(member=m2, area=m2.area, status="registered", registered_on=date.today()))

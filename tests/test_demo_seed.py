@@ -212,6 +212,28 @@ def test_checkins_agreements_and_meetings_cover_every_case(ctx):
     assert ctx.scalar(select(func.count()).select_from(Meeting).where(Meeting.units.any())) > 0
 
 
+def test_quarterly_reports_from_most_units_and_some_missing_this_quarter(demo_app, ctx):
+    from datetime import date, timedelta
+
+    from app.reminders import quarter_of
+    from models import UnitCheckin, UnitReport
+
+    this_quarter, this_start, _end = quarter_of(date.today())
+    last_quarter, _start, last_end = quarter_of(this_start - timedelta(days=1))
+    due = set(ctx.scalars(select(UnitCheckin.id).where(UnitCheckin.status == "confirmed",
+                                                      UnitCheckin.confirmed_on <= last_end)))
+    last = set(ctx.scalars(select(UnitReport.checkin_id).where(UnitReport.quarter == last_quarter)))
+    assert last <= due and len(last) >= 0.7 * len(due)
+    confirmed = set(ctx.scalars(select(UnitCheckin.id).where(UnitCheckin.status == "confirmed")))
+    now = set(ctx.scalars(select(UnitReport.checkin_id).where(UnitReport.quarter == this_quarter)))
+    assert now and confirmed - now  # some reported already, some are still missing
+    assert ctx.scalar(select(func.count()).select_from(UnitReport).where(UnitReport.submitted_on > date.today())) == 0
+    liaison = _scope(ctx, demo_app, "liaison1")
+    assert not ctx.scalars(select(UnitReport.id).where(UnitReport.unit_id == liaison.unit_id,
+                                                       UnitReport.quarter == this_quarter)).all()
+    assert demo_app.config["SEED_COUNTS"]["unit_reports"] == ctx.scalar(select(func.count()).select_from(UnitReport))
+
+
 def test_member_id_cards_unique_valid_and_gender_consistent(ctx):
     from app.validation import validate_id_card, validate_mobile
     from models import PartyMember

@@ -460,7 +460,7 @@ def test_member_under_quarter_quota(app, ctx):
 
 
 def test_agreement_expiring_and_unit_report_missing(app, ctx):
-    from models import Agreement, ServiceRecord, UnitCheckin
+    from models import Agreement, Notification, Unit, UnitCheckin, UnitReport
 
     world = ctx
     agreement = db.session.execute(select(Agreement).where(Agreement.checkin_id == world["checkin1"])).scalar_one()
@@ -476,14 +476,24 @@ def test_agreement_expiring_and_unit_report_missing(app, ctx):
     assert users_told("agreement_expiring", renewed.id) == {"community1", "liaison1"}
 
     checkin = db.session.get(UnitCheckin, world["checkin1"])
+    # A second confirmed check-in to community1 that has already reported this quarter.
+    reported = add(UnitCheckin(unit=db.session.get(Unit, world["unit2"]), area_id=world["c1"], status="confirmed",
+                               registered_on=date(2026, 1, 5), confirmed_on=date(2026, 1, 6)))
+    add(UnitReport(checkin=reported, quarter="2026Q4", submitted_on=date(2026, 12, 1), summary="四季度共建"))
     scan(QUARTER_END - timedelta(days=11))
     assert users_told("unit_report_missing", checkin.id) == set()
     scan(QUARTER_END - timedelta(days=10))
+    # checkin1 reported 2026Q3 only (tests/factories.py): last quarter's report does not count.
     assert users_told("unit_report_missing", checkin.id) == {"community1", "liaison1"}
-    # A unit that reported its co-building work this quarter is left alone next quarter-end too.
-    add(ServiceRecord(unit_id=world["unit1"], area_id=world["c1"], served_on=date(2027, 3, 1), hours=3, points=3,
-                      content="共建情况报告"))
+    assert users_told("unit_report_missing", reported.id) == set()
+    assert users_told("unit_report_missing", world["checkin2"]) == set()  # only registered, not confirmed
+    body = db.session.execute(select(Notification.body).where(
+        Notification.rule_id == rule("unit_report_missing").id)).scalars().first()
+    assert "天山区市场监督管理局" in body and "2026Q4" in body
+    # A unit that sent next quarter's report is left alone at that quarter's end.
+    add(UnitReport(checkin=checkin, quarter="2027Q1", submitted_on=date(2027, 3, 1), summary="一季度共建"))
     scan(date(2027, 3, 31) - timedelta(days=10))
+    assert users_told("unit_report_missing", reported.id) == {"community1"}  # its 2026Q4 report is old now
     assert {lvl for lvl, _w, _c in sent("unit_report_missing", checkin.id)} == {0}
     from models import ReminderDelivery
 

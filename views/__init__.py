@@ -20,6 +20,7 @@ from views.reference import (PostCategoryApi, PostCategoryView, ServiceQuotaApi,
                              SettingView)
 from views.service import ServiceRecordApi, ServiceRecordView
 from views.unit import UnitApi, UnitView
+from views.unit_report import UnitReportApi, UnitReportView
 from views.user_scope import LockedAccountView, UserScopeApi, UserScopeView
 
 # (category, category label, icon, [(view, name, label, icon)])
@@ -31,6 +32,7 @@ MENU = [
         (UnitView, "Units", _l("Resident units"), "fa-building"),
         (UnitCheckinView, "UnitCheckins", _l("Unit check-ins"), "fa-clipboard-check"),
         (AgreementView, "Agreements", _l("Co-building agreements"), "fa-file-signature"),
+        (UnitReportView, "UnitReports", _l("Quarterly reports"), "fa-file-lines"),
         (PartyMemberView, "PartyMembers", _l("In-service Party members"), "fa-user"),
         (MemberCheckinView, "MemberCheckins", _l("Member check-ins"), "fa-id-card"),
     ]),
@@ -92,6 +94,7 @@ APIS = [
     ExportJobApi, ReportApi,
 ]
 APIS += [ReminderRuleApi, ReminderDeliveryApi, NotificationApi]
+APIS += [UnitReportApi]
 
 
 def register_views(appbuilder):

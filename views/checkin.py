@@ -2,6 +2,7 @@
 members' check-ins."""
 from models import MEMBER_CHECKIN_STATUS, UNIT_CHECKIN_STATUS, Agreement, MemberCheckin, UnitCheckin
 from views.base import COMMUNITY_SEARCH, GongjianApi, GongjianModelView
+from views.unit_report import UnitReportView
 
 AGREEMENT_COLUMNS = ["checkin", "title", "starts_on", "ends_on", "signed_on", "liaison", "liaison_phone",
                      "content", "file"]
@@ -30,7 +31,7 @@ class UnitCheckinView(GongjianModelView):
     show_columns = UNIT_CHECKIN_COLUMNS
     add_columns = UNIT_CHECKIN_COLUMNS
     edit_columns = UNIT_CHECKIN_COLUMNS
-    related_views = [AgreementView]
+    related_views = [AgreementView, UnitReportView]
 
 
 class MemberCheckinView(GongjianModelView):

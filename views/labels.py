@@ -56,6 +56,14 @@ LABELS = {
     "valid_until": _l("Re-register by"),
     "post_category": _l("Service post"),
     "agreements": _l("Co-building agreements"),
+    # quarterly reports
+    "quarter": _l("Quarter"),
+    "activities": _l("Activities"),
+    "members_served": _l("Party members taking part"),
+    "people_served": _l("Residents served"),
+    "problems": _l("Problems"),
+    "next_plan": _l("Plan for next quarter"),
+    "submitted_by": _l("Submitted by"),
     # members
     "member": _l("Party member"),
     "member.name": _l("Party member"),
@@ -151,6 +159,7 @@ DESCRIPTIONS = {
     "hours": _l("Between 0.1 and 24 hours"),
     "period": _l("A year (2026) or a quarter (2026Q3)"),
     "reject_reason": _l("Required when the item is rejected"),
+    "quarter": _l("A year and a quarter number, e.g. 2026Q4"),
 }
 
 # What a record of each table is called (messages and the audit screen).
@@ -159,6 +168,7 @@ TABLE_LABELS = {
     "unit": _l("Resident units"),
     "unit_checkin": _l("Unit check-ins"),
     "agreement": _l("Co-building agreements"),
+    "unit_report": _l("Unit quarterly report"),
     "party_member": _l("In-service Party members"),
     "member_checkin": _l("Member check-ins"),
     "need": _l("Needs list"),
