@@ -760,7 +760,12 @@ def dashboard_figures(user, today=None):
     return {"start": ctx.start, "end": ctx.end, "threshold": ctx.threshold,
             "member_rate": checkin["member_rate"], "unit_rate": checkin["unit_rate"],
             "completion_rate": checkin["completion_rate"], "closure_rate": closure["closure_rate"],
-            "overdue": closure["overdue"]}
+            "overdue": closure["overdue"],
+            # the numerators and denominators, so the page shows what each rate divides
+            "parts": {"member_rate": (checkin["members_checked_in"], checkin["members"]),
+                      "unit_rate": (checkin["units_checked_in"], checkin["units"]),
+                      "completion_rate": (checkin["members_met_quota"], checkin["members_checked_in"]),
+                      "closure_rate": (closure["closed"], closure["resolutions"])}}
 
 
 # ------------------------------------------------------------------------------------------------

@@ -510,6 +510,8 @@ def test_home_page_shows_the_quarter_rates_of_the_users_area(app, district, brow
         for key in ("member_rate", "unit_rate", "completion_rate", "closure_rate"):
             shown = "—" if figures[key] is None else f"{figures[key] * 100:.2f}%"
             assert re.search(rf'data-rate="{key}">\s*{re.escape(shown)}\s*<', html), (username, key, shown)
+            part, whole = figures["parts"][key]  # what the rate divides, shown under it
+            assert re.search(rf'data-rate-parts="{key}">{"—" if part is None else part} / {whole}<', html), key
     with app.app_context():
         mine = reports.dashboard_figures(user(app, "community1"))
         start, end = reports.quarter_bounds()
