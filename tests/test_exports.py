@@ -177,6 +177,10 @@ def test_another_user_gets_404_for_a_job_and_its_file(app, world, api, browser):
         assert other_client.get(f"/api/v1/export_job/{job['id']}/download").status_code == 404
         assert job["id"] not in [j["id"] for j in other_client.get("/api/v1/export_job/").json["result"]]
     assert browser("community2").get(f"/exportjobview/download/{job['id']}").status_code == 404
+    assert browser("community2").get(f"/exportjobview/show/{job['id']}").status_code == 404
+    assert browser("community1").get(f"/exportjobview/show/{job['id']}").status_code == 200
+    progress = browser("community2").get(f"/exportjobview/progress?ids={job['id']}").json
+    assert progress == {}
     # The auditor sees it, for the record, and so does its requester.
     assert api("auditor").get(f"/api/v1/export_job/{job['id']}").status_code == 200
     own = client.get(f"/api/v1/export_job/{job['id']}").json["result"]
