@@ -4,7 +4,6 @@ default sends reminders with no service installed."""
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from datetime import timedelta
@@ -15,7 +14,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from conftest import make_app, service_unavailable
 from tests.test_reminders import D, resolution, rules  # noqa: F401  (fixture)
-from tests.test_tasks import PROJECT_DIR, REDIS_URL, restore_celery  # noqa: F401  (autouse fixture)
+from tests.test_tasks import REDIS_URL, restore_celery, start_worker_process  # noqa: F401  (autouse fixture)
 
 NOW = f"{D + timedelta(days=1)}T09:00:00"
 
@@ -114,15 +113,7 @@ def test_scan_through_a_worker_process_on_the_embedded_broker(app, rules, tmp_pa
     from tasks.reminders import scan
 
     item_id = make_item(app, rules)
-    env = {k: v for k, v in os.environ.items() if k not in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")}
-    env.update(GONGJIAN_ENV="testing", GONGJIAN_DATA_DIR=str(tmp_path), CELERY_ALWAYS_EAGER="0",
-               DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
-               PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_DIR), env.get("PYTHONPATH")])))
-    log_path = tmp_path / "worker.log"
-    with open(log_path, "wb") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tasks.worker", "worker", "--pool=solo", "--loglevel=info"],
-            cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    worker, log_path = start_worker_process(tmp_path, DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"])
     try:
         init_celery(worker_app(app, tmp_path))
         assert celery_app.conf.broker_url.startswith("sqla+sqlite:///")

@@ -77,7 +77,7 @@ def district(app, world):
                                          min_points=4, active=True),
                      "年度指标": _set_quota("年度指标", period="year", active=True)}
             area = {key: db.session.get(Area, world[key]) for key in ("c1", "c2", "g11", "g12", "g21")}
-            unit1, unit2 = db.session.get(Unit, world["unit1"]), db.session.get(Unit, world["unit2"])
+            unit2 = db.session.get(Unit, world["unit2"])
             m1 = db.session.get(PartyMember, world["m1"])
             unit3 = Unit(name="幸福物业服务有限公司", unit_type="private", area=area["g12"], member_count=4,
                          credit_code=fake.credit_code())

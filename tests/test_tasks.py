@@ -143,6 +143,23 @@ def test_ping_through_a_real_worker_on_redis(tmp_path):
     assert min(times) < 1000
 
 
+def start_worker_process(data_dir, **environment):
+    """A real ``celery -A tasks.worker worker`` process (solo pool) on the embedded SQLite broker
+    under ``data_dir``, its app built from the environment (plus ``environment``); returns the
+    process and the path of its log."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")}
+    env.update(GONGJIAN_ENV="testing", GONGJIAN_DATA_DIR=str(data_dir), CELERY_ALWAYS_EAGER="0",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_DIR), env.get("PYTHONPATH")])),
+               **environment)
+    log_path = data_dir / "worker.log"
+    with open(log_path, "wb") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "tasks.worker", "worker", "--pool=solo", "--loglevel=info"],
+            cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return worker, log_path
+
+
 def test_ping_through_a_worker_process_on_the_embedded_broker(tmp_path):
     """`celery -A tasks.worker worker` builds the Flask app from the environment, consumes from
     the SQLite broker under the data dir and answers the ping within seconds."""
@@ -151,15 +168,7 @@ def test_ping_through_a_worker_process_on_the_embedded_broker(tmp_path):
 
     broker = f"sqla+sqlite:///{tmp_path}/celery-broker.sqlite"
     backend = f"db+sqlite:///{tmp_path}/celery-results.sqlite"
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")}
-    env.update(GONGJIAN_ENV="testing", GONGJIAN_DATA_DIR=str(tmp_path), CELERY_ALWAYS_EAGER="0",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_DIR), env.get("PYTHONPATH")])))
-    log_path = tmp_path / "worker.log"
-    with open(log_path, "wb") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tasks.worker", "worker", "--pool=solo", "--loglevel=info"],
-            cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    worker, log_path = start_worker_process(tmp_path)
     try:
         init_celery(celery_flask_app(tmp_path))
         assert celery_app.conf.broker_url == broker and celery_app.conf.result_backend == backend
