@@ -5,6 +5,7 @@ none), hash-chained in id order under a lock, and never updated or deleted by th
 """
 import hashlib
 import json
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -222,6 +223,25 @@ def _driver_error(connection, statement, error):
     return DBAPIError.instance(statement, None, error, connection.dialect.loaded_dbapi.Error)
 
 
+@contextmanager
+def _driver_cursor(connection, statement):
+    """A cursor of the driver itself; its errors come out as SQLAlchemy's, naming ``statement``."""
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        yield cursor
+    except connection.dialect.loaded_dbapi.Error as error:
+        raise _driver_error(connection, statement, error) from error
+    finally:
+        cursor.close()
+
+
+def _execute_rows(cursor, statement, rows):
+    if len(rows) == 1:
+        cursor.execute(statement, rows[0])
+    else:
+        cursor.executemany(statement, rows)
+
+
 def _new_rows(entries, user):
     """The entries with who, where and when filled in (id and hashes still to come)."""
     from models.base import utcnow
@@ -252,16 +272,8 @@ def _append_postgresql(connection, rows):
         head, tail = _canonical_around_id(row)
         params.append({**{key: row.get(key) for key in HASHED_FIELDS if key != "id"},
                        "json_head": head, "json_tail": tail})
-    cursor = connection.connection.driver_connection.cursor()
-    try:
-        if len(params) == 1:
-            cursor.execute(PG_APPEND_SQL, params[0])
-        else:
-            cursor.executemany(PG_APPEND_SQL, params)
-    except connection.dialect.loaded_dbapi.Error as error:
-        raise _driver_error(connection, PG_APPEND_SQL, error) from error
-    finally:
-        cursor.close()
+    with _driver_cursor(connection, PG_APPEND_SQL) as cursor:
+        _execute_rows(cursor, PG_APPEND_SQL, params)
 
 
 @lru_cache(maxsize=None)
@@ -280,10 +292,8 @@ def _append_sqlite(connection, rows):
     already holds it; otherwise (an event with no change before it) BEGIN IMMEDIATE takes it, so
     nobody can append between the read and the insert."""
     processors = _bind_processors(connection.dialect)
-    driver = connection.connection.driver_connection
-    cursor = driver.cursor()
-    try:
-        if not driver.in_transaction:
+    with _driver_cursor(connection, SQLITE_INSERT_SQL) as cursor:
+        if not connection.connection.driver_connection.in_transaction:
             cursor.execute("BEGIN IMMEDIATE")
         last = cursor.execute(LAST_ENTRY_SQL).fetchone()
         prev_id, prev_hash = last if last else (0, GENESIS_HASH)
@@ -296,14 +306,7 @@ def _append_sqlite(connection, rows):
             for position, process in processors:
                 value[position] = process(value[position])
             values.append(value)
-        if len(values) == 1:
-            cursor.execute(SQLITE_INSERT_SQL, values[0])
-        else:
-            cursor.executemany(SQLITE_INSERT_SQL, values)
-    except connection.dialect.loaded_dbapi.Error as error:
-        raise _driver_error(connection, SQLITE_INSERT_SQL, error) from error
-    finally:
-        cursor.close()
+        _execute_rows(cursor, SQLITE_INSERT_SQL, values)
 
 
 def record_event(action, record_type=None, record_id=None, summary=None, details=None, area_id=None, user=None):
