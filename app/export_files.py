@@ -34,6 +34,13 @@ class Progress:
         with self._lock:
             self.rows += count
 
+    def set(self, done, total=None):
+        """The ``progress(done, total)`` callback of writers that count for themselves."""
+        with self._lock:
+            self.rows = done
+            if total is not None:
+                self.total = total
+
 
 # ---- CSV ------------------------------------------------------------------------------------
 def write_csv(export, path, progress, notes=()):
@@ -105,8 +112,7 @@ def _copy_csv(statement, out, progress):
                     progress.add(text.count("\n"))
             rows = cursor.rowcount
         connection.rollback()
-    with progress._lock:
-        progress.rows = rows  # a quoted cell may hold a newline: the server's count is the truth
+    progress.set(rows)  # a quoted cell may hold a newline: the server's count is the truth
     return rows
 
 

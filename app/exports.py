@@ -33,7 +33,8 @@ from app.audit import record_event
 from app.export_files import Progress, write_csv, write_xlsx
 from app.export_query import ExportInvalid, ListExport, normalize_filters, valid_order
 from app.extensions import db
-from models.base import utcnow
+from app.roles import holds
+from models.base import local_now, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +102,8 @@ def resource_for_view(view):
 
 
 def can_read(user, permission):
-    return current_app.appbuilder.sm.has_access("can_read", permission) if user is None else any(
-        pv.permission.name == "can_read" and pv.view_menu.name == permission
-        for role in user.roles for pv in role.permissions)
+    return current_app.appbuilder.sm.has_access("can_read", permission) if user is None else \
+        holds(user, "can_read", permission)
 
 
 # ---- requesting -----------------------------------------------------------------------------
@@ -209,8 +209,8 @@ def run_job(job_id, worker=None):
     final_path = partial_path = None
     try:
         with acting_as(user, via="task"):
-            title = _title(job)
-            file_name = file_name_for(title, job.format, utcnow() + timedelta(hours=8))
+            title = job_title(job)
+            file_name = file_name_for(title, job.format, local_now())
             os.makedirs(directory, exist_ok=True)
             final_path = os.path.join(directory, file_name)
             partial_path = os.path.join(directory, f".{file_name}.part")
@@ -246,7 +246,8 @@ def _claim(job_id, worker):
     return claimed == 1
 
 
-def _title(job):
+def job_title(job):
+    """What a job exports, in words: the list's title, the report's, or "feedback letters"."""
     if job.kind == "list":
         return resources()[job.resource].title
     if job.kind == "report":
@@ -261,23 +262,13 @@ def _write(job, path, progress):
     if job.kind == "report":
         from app import reports
 
-        return reports.write_report_xlsx(job.resource, params, path, progress_callback(progress))
+        return reports.write_report_xlsx(job.resource, params, path, progress.set)
     if job.kind == "letters":
         from app import letters
 
-        return letters.write_letters_zip(params, path, progress_callback(progress))
+        return letters.write_letters_zip(params, path, progress.set)
     filters = json.loads(job.filters or "[]")
     return write_list(job.resource, job.format, filters, params, path, progress)
-
-
-def progress_callback(progress):
-    """The ``progress(done, total)`` callback that report and letter writers call."""
-    def report(done, total=None):
-        with progress._lock:
-            progress.rows = done
-            if total is not None:
-                progress.total = total
-    return report
 
 
 def write_list(resource, fmt, filters, params, path, progress):
@@ -300,7 +291,7 @@ def export_notes(found, filters, total):
     notes = [
         (_("List"), found.title),
         (_("Exported by"), getattr(user, "username", "") or _("System")),
-        (_("Exported at"), f"{utcnow() + timedelta(hours=8):%Y-%m-%d %H:%M:%S}"),
+        (_("Exported at"), f"{local_now():%Y-%m-%d %H:%M:%S}"),
         (_("Filters"), json.dumps(filters, ensure_ascii=False) if filters else _("(none)")),
         (_("Rows"), total),
     ]

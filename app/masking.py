@@ -123,17 +123,12 @@ def can_see_personal_data(user=None):
     """Whether the acting user's role holds the explicit "view personal data" permission."""
 
     from app import actor
+    from app.roles import holds
 
     user = user if user is not None else actor.current_user()
     if user is None:
         return actor.is_system()
-    permission, view = PERSONAL_DATA_PERMISSION
-    roles = getattr(user, "roles", None) or []
-    return any(
-        pv.permission.name == permission and pv.view_menu.name == view
-        for role in roles
-        for pv in role.permissions
-    )
+    return holds(user, *PERSONAL_DATA_PERMISSION)
 
 
 def mask_row(row, columns):

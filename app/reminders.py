@@ -35,8 +35,9 @@ from app import channels as channel_mod
 from app.extensions import db
 from app.scope import GLOBAL_ROLES
 from app.validation import record_rule
+from models.base import LOCAL_TIMEZONE, local_now
 
-TIMEZONE = "Asia/Shanghai"
+TIMEZONE = LOCAL_TIMEZONE
 LEVEL_TAGS = {0: "【蓝色提醒】", 1: "【黄色预警】", 2: "【红色预警】"}
 ESCALATING_KINDS = ("resolution_due", "resolution_overdue")
 QUARTER_KINDS = ("member_not_checked_in", "member_quota", "unit_report_missing")
@@ -91,14 +92,6 @@ def allowed_recipients(kind):
 # ------------------------------------------------------------------------------------------------
 # Dates
 # ------------------------------------------------------------------------------------------------
-
-
-def local_now(now=None):
-    """``now`` (naive UTC) as naive local time of the district."""
-    from models.base import utcnow
-
-    now = now or utcnow()
-    return now.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(TIMEZONE)).replace(tzinfo=None)
 
 
 def parse_moment(text):

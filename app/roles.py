@@ -68,6 +68,13 @@ ROLE_LABELS = {
 }
 
 
+def holds(user, permission, view):
+    """Whether one of ``user``'s roles holds ``permission`` on ``view``. For work done on a
+    user's behalf outside their request (tasks, the CLI), where FAB's has_access cannot ask."""
+    return any(pv.permission.name == permission and pv.view_menu.name == view
+               for role in getattr(user, "roles", None) or [] for pv in role.permissions)
+
+
 def _menu_access(appbuilder, permissions):
     """Menu entries (and their categories) of the screens a role can read."""
     from views import MENU

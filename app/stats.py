@@ -36,9 +36,8 @@ def quarter_rates(user):
     """The current quarter's check-in, service completion and closure rates of the user's area,
     from the statistics reports' own functions (app/reports.py); None for roles without reports."""
     from app import reports
+    from app.roles import holds
 
-    readable = any(pv.permission.name == "can_read" and pv.view_menu.name == "Report"
-                   for role in getattr(user, "roles", []) for pv in role.permissions)
-    if not readable:
+    if not holds(user, "can_read", "Report"):
         return None
     return reports.dashboard_figures(user)

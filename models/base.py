@@ -6,15 +6,25 @@ the session, so a new model needs no audit code) and, if it carries ``area_id``,
 automatically (app/scope.py).
 """
 from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 from flask_appbuilder import Model
 from sqlalchemy import Column, DateTime, ForeignKey, Integer
 from sqlalchemy.orm import declared_attr, relationship
 
 
+LOCAL_TIMEZONE = "Asia/Shanghai"
+
+
 def utcnow():
     """Naive UTC timestamp: stored UTC everywhere, shown in Asia/Shanghai."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def local_now(now=None):
+    """``now`` (naive UTC, default: this moment) as the district's naive local time."""
+    now = now or utcnow()
+    return now.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(LOCAL_TIMEZONE)).replace(tzinfo=None)
 
 
 class Choices:

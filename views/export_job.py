@@ -60,15 +60,16 @@ def _json_value(value):
 
 
 def resource_label(job):
-    """What was exported, in words: the list's title, the report's or "feedback letters"."""
+    """exports.job_title, or the code of a list or report that no longer exists."""
     try:
-        return exports._title(job)
+        return exports.job_title(job)
     except Exception:  # noqa: BLE001 - a list or report renamed since: show its code
         return job.resource
 
 
-def send_job_file(job):
-    path = exports.job_file(job)
+def send_job_file(job, path=None):
+    """The job's file as a download (audited); 404 when there is none to send."""
+    path = path or exports.job_file(job)
     if path is None:
         abort(404)
     exports.record_download(job)
@@ -131,13 +132,9 @@ class ExportJobView(GongjianBaseView):
     def progress(self):
         """JSON state of the user's jobs, polled by the progress bars."""
         ids = [int(i) for i in request.args.get("ids", "").split(",") if i.strip().isdigit()][:100]
-        result = {}
-        for job_id in ids:
-            job = exports.get_visible_job(g.user, job_id)
-            if job is not None:
-                result[str(job_id)] = {"state": job.state, "rows_done": job.rows_done, "rows_total": job.rows_total,
-                                       "percent": job.percent, "finished": job.finished}
-        return jsonify(result)
+        jobs = db.session.execute(exports.visible_jobs(g.user).where(ExportJob.id.in_(ids))).scalars()
+        return jsonify({str(job.id): {"state": job.state, "rows_done": job.rows_done, "rows_total": job.rows_total,
+                                      "percent": job.percent, "finished": job.finished} for job in jobs})
 
     @expose("/download/<pk>")
     @has_access
@@ -215,6 +212,7 @@ class ExportJobApi(GongjianApi):
     @safe
     def download(self, pk):
         job = exports.get_visible_job(current_user(), pk)
-        if job is None or exports.job_file(job) is None:
+        path = exports.job_file(job)
+        if path is None:
             return self.response_404()
-        return send_job_file(job)
+        return send_job_file(job, path)
