@@ -16,7 +16,7 @@ from sqlalchemy.orm.attributes import PASSIVE_NO_INITIALIZE, get_history
 
 from app import actor
 from app.extensions import listen_once
-from app.masking import mask
+from app.core import policy
 
 GENESIS_HASH = "0" * 64
 # PostgreSQL advisory lock key serialising chain appends across processes ("GJAUDIT").
@@ -42,10 +42,10 @@ def _jsonable(value):
 
 
 def _masked(model, column, value):
-    kind = getattr(model, "__audit_masked__", {}).get(column)
-    if kind is None or value in (None, ""):
+    """A value as the log keeps it: personal data masked by the field policy."""
+    if policy.kind_of(model, column) is None or value in (None, ""):
         return _jsonable(value)
-    return mask(kind, value)
+    return policy.audit_value(model, column, value)
 
 
 def _skipped(model):
@@ -388,7 +388,6 @@ def audit_security_models():
     from flask_appbuilder.security.sqla.models import Role, User
 
     User.__audited__ = True
-    User.__audit_masked__ = {"password": "secret"}
     User.__audit_skipped__ = {"last_login", "login_count", "fail_login_count", "changed_on", "created_on"}
     Role.__audited__ = True
 

@@ -5,6 +5,7 @@ from flask import current_app, flash, g, jsonify, redirect, render_template, req
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 
+from app.core.policy import PersonalFieldRefused
 from app.extensions import db
 from app.scope import ScopeViolation
 from app.validation import RecordInvalid
@@ -26,6 +27,13 @@ def register_error_handlers(app):
             for message in messages:
                 flash(message, "danger")
         return redirect(request.referrer or "/")
+
+    @app.errorhandler(PersonalFieldRefused)
+    def personal_field_refused(exc):
+        db.session.rollback()
+        if _is_api():
+            return jsonify(message={exc.field: [str(exc.message)]}), 400
+        return _error_page(400, ERROR_PAGES[400][0], exc.message)
 
     @app.errorhandler(ScopeViolation)
     def scope_violation(exc):

@@ -14,12 +14,12 @@ from flask_babel import gettext as _
 from sqlalchemy import Boolean, Date, DateTime, Float, Integer, Numeric, String, case, func, literal
 from sqlalchemy.orm import aliased
 
-from app import masking
+from app.core import policy
 from app.extensions import db
+from app.filter_values import LIST_OPERATORS, FilterValueInvalid, check_filters, json_value, typed_value
 
 # A text cell starting with one of these is a formula to Excel / LibreOffice (CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-SQL_MASKS = {"id_card": masking.sql_mask_id_card, "phone": masking.sql_mask_phone}
 DISPLAY_COLUMNS = ("name", "title", "username")  # what a related record shows as, in order
 
 
@@ -122,9 +122,9 @@ class ListExport:
             return ExportColumn(name, label, "text", self._text(shown))
         column = getattr(self.model, name)
         kind = column_kind(column.type)
-        masked = self.view.masked_columns().get(name)
-        if masked and not self.can_see_personal_data:
-            return ExportColumn(name, label, "text", SQL_MASKS[masked](column))
+        masked = policy.kind_of(self.model, name)
+        if masked:
+            return ExportColumn(name, label, "text", policy.sql_shown(masked, column, self.can_see_personal_data))
         labels = self._labels(name)
         if labels is not None:
             return ExportColumn(name, label, "text", label_case(column, labels))
@@ -216,8 +216,13 @@ def normalize_filters(view, filters, api=None):
         opr = opr or ("rel_o_m" if "rel_o_m" in names else "eq")
         if opr not in names:
             raise ExportInvalid({"filters": [_("Filter %(opr)s is not allowed on %(col)s", opr=opr, col=col)]})
-        if isinstance(value, (list, dict)):
+        if isinstance(value, (list, tuple, dict)) and opr not in LIST_OPERATORS:
             raise ExportInvalid({"filters": [_("The value of %(col)s must be a single value", col=col)]})
+        flt = next(f for f in available[col] if f.arg_name == opr)
+        try:  # the one check of app/filter_values.py: a value that does not parse is refused
+            value = json_value(typed_value(flt, value, view))
+        except FilterValueInvalid as exc:
+            raise ExportInvalid(exc.messages) from None
         normalized.append({"col": col, "opr": opr, "value": value})
     return normalized
 
@@ -235,9 +240,9 @@ def screen_filters(view, args):
         candidates = available[col]
         if int(index) >= len(candidates):
             continue
+        # Blank values too, as the screen has them: the export refuses what the screen refuses.
         for value in args.getlist(arg) if hasattr(args, "getlist") else [args[arg]]:
-            if value != "":
-                found.append({"col": col, "opr": candidates[int(index)].arg_name, "value": value})
+            found.append({"col": col, "opr": candidates[int(index)].arg_name, "value": value})
     return found
 
 
@@ -270,5 +275,5 @@ def build_filters(view, filters):
                     value = str(value)
                 result.add_filter_index(item["col"], index, value)
                 break
-    return result
+    return check_filters(result, view)  # typed as FAB's filters want them (dates as dates...)
 

@@ -8,8 +8,9 @@
 * ``export_to_file`` does the same work synchronously (the CLI);
 * ``sweep_stale_jobs`` fails jobs whose worker died (a heartbeat thread proves a worker is alive)
   and removes their partial files; ``expire_jobs`` removes files past their retention;
-* ``visible_jobs`` and ``job_file`` say who sees a job and its file: the requester, and auditors
-  for the record; anyone else is answered 404.
+* ``visible_jobs`` says who sees a job: the requester, and auditors for the record; anyone else
+  is answered 404. ``downloadable_file`` says who gets its file: the requester only, and a file
+  with personal data in full only while they still hold the permission to see it.
 
 Kinds of job: ``list`` (any list screen, as CSV or XLSX), ``report`` (app/reports.py) and
 ``letters`` (app/letters.py, a ZIP); the last two write their own files.
@@ -27,11 +28,11 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import or_, select, update
 
-from app import masking
+from app.core import policy
 from app.actor import acting_as, current_user
 from app.audit import record_event
 from app.export_files import Progress, write_csv, write_xlsx
-from app.export_query import ExportInvalid, ListExport, normalize_filters, valid_order
+from app.export_query import ExportInvalid, ListExport, export_column_names, normalize_filters, valid_order
 from app.extensions import db
 from app.roles import holds
 from models.base import local_now, utcnow
@@ -45,7 +46,7 @@ REPORT_PERMISSION = "Report"
 HEARTBEAT_SECONDS = 2.0
 
 __all__ = ["ExportInvalid", "request_export", "run_job", "export_to_file", "sweep_stale_jobs", "expire_jobs",
-           "visible_jobs", "job_file", "resources", "resource_for_view"]
+           "visible_jobs", "job_file", "downloadable_file", "resources", "resource_for_view"]
 
 
 # ---- what can be exported -------------------------------------------------------------------
@@ -123,7 +124,18 @@ def check_request(user, kind, resource, fmt, filters, params):
         raise ExportInvalid({"resource": [_("No such list to export: %(name)s", name=resource)]})
     if "order" in params and valid_order(found.view, params["order"]) is None:
         raise ExportInvalid({"params": [_("order must be [column, \"asc\" or \"desc\"]")]})
-    return normalize_filters(found.view, filters, found.api), params
+    normalized = normalize_filters(found.view, filters, found.api)
+    _refuse_personal_keys(found.view.datamodel.obj, "filters", [f["col"] for f in normalized])
+    _refuse_personal_keys(found.view.datamodel.obj, "params", [(params.get("order") or [None])[0]])
+    return normalized, params
+
+
+def _refuse_personal_keys(model, field, names):
+    """The field policy: no filter or order on a personal field the requester sees masked."""
+    try:
+        policy.refuse_personal_keys(model, names)
+    except policy.PersonalFieldRefused as exc:
+        raise ExportInvalid({field: [f"{exc.field}: {exc.message}"]}) from exc
 
 
 def check_report_params(user, kind, resource, params):
@@ -150,15 +162,27 @@ def request_export(user, *, kind="list", resource, fmt, filters=None, params=Non
 
     fmt = (fmt or "").lower()
     filters, params = check_request(user, kind, resource, fmt, filters, params)
+    unmasked = holds_personal_data(kind, resource) and policy.sees_in_full(user)
     job = ExportJob(kind=kind, resource=resource, format=fmt, state="pending", rows_done=0,
                     filters=json.dumps(filters, ensure_ascii=False), params=json.dumps(params, ensure_ascii=False),
-                    via=via or _current_via(), created_by_id=user.id)
+                    via=via or _current_via(), created_by_id=user.id, personal_data_unmasked=unmasked)
     db.session.add(job)
     db.session.commit()
     record_event("export", "export_job", job.id, summary=f"{resource}.{fmt}",
-                 details={"kind": kind, "resource": resource, "format": fmt, "filters": filters, "params": params})
+                 details={"kind": kind, "resource": resource, "format": fmt, "filters": filters, "params": params,
+                          "unmasked": unmasked})
     _queue(job)
     return job
+
+
+def holds_personal_data(kind, resource):
+    """Whether an export's file has personal fields among its columns (the list's columns that
+    the field policy names; reports and letters never hold any)."""
+    found = resources().get(resource) if kind == "list" else None
+    if found is None:
+        return False
+    personal = policy.personal_fields(found.view.datamodel.obj, include_secrets=False)
+    return any(name in personal for name in export_column_names(found.view))
 
 
 def _current_via():
@@ -268,14 +292,19 @@ def _write(job, path, progress):
 
         return letters.write_letters_zip(params, path, progress.set)
     filters = json.loads(job.filters or "[]")
-    return write_list(job.resource, job.format, filters, params, path, progress)
+    # In full only if the job says so (the requester held the permission when asking) and they
+    # still hold it now.
+    full = bool(job.personal_data_unmasked) and policy.sees_in_full()
+    return write_list(job.resource, job.format, filters, params, path, progress, full=full)
 
 
-def write_list(resource, fmt, filters, params, path, progress):
-    """Write one list export as the acting user (scope and masking are theirs)."""
+def write_list(resource, fmt, filters, params, path, progress, full=None):
+    """Write one list export as the acting user (scope and masking are theirs; ``full`` False
+    masks personal data even for a user who may see it)."""
     found = resources()[resource]
+    full = policy.sees_in_full() if full is None else full
     export = ListExport(found.view, filters, order=params.get("order"),
-                        can_see_personal_data=masking.can_see_personal_data(), csv=(fmt == "csv"))
+                        can_see_personal_data=full, csv=(fmt == "csv"))
     progress.total = export.count()
     notes = export_notes(found, filters, progress.total)
     if fmt == "csv":
@@ -387,7 +416,8 @@ def export_to_file(user, resource, fmt, filters, out_path, via="cli"):
         filters, params = check_request(user, "list", resource, fmt, filters, {})
         record_event("export", "export_job", None, summary=f"{resource}.{fmt}",
                      details={"kind": "list", "resource": resource, "format": fmt, "filters": filters,
-                              "out": os.path.basename(out_path)})
+                              "out": os.path.basename(out_path),
+                              "unmasked": holds_personal_data("list", resource) and policy.sees_in_full(user)})
         directory = os.path.dirname(os.path.abspath(out_path))
         partial = os.path.join(directory, f".{os.path.basename(out_path)}.part")
         try:
@@ -442,10 +472,35 @@ def job_file(job):
     return path
 
 
+def download_refusal(user, job):
+    """Why ``user`` may not have ``job``'s file (a reason for the audit log), None if they may.
+
+    A file goes only to its requester (never to an auditor, who sees the job's metadata); a file
+    holding personal data in full only while the requester still holds the permission to see it."""
+    if job is None:  # none by that id, or another user's (only auditors see those)
+        return "no such job visible to the user"
+    if user is None or job.created_by_id != user.id:
+        return "not the requester"
+    if job.personal_data_unmasked and not policy.sees_in_full(user):
+        return "personal data permission withdrawn"
+    return None
+
+
+def downloadable_file(user, job):
+    """The path of ``job``'s file if ``user`` may download it now, else None."""
+    return None if download_refusal(user, job) is not None else job_file(job)
+
+
 def record_download(job):
     record_event("download", "export_job", job.id, summary=job.file_name,
                  details={"resource": job.resource, "format": job.format, "rows": job.row_count,
+                          "unmasked": bool(job.personal_data_unmasked),
                           "requested_by": job.created_by.username if job.created_by else None})
+
+
+def record_download_refused(job_id, reason, summary):
+    """A refused download, written as the app writes every permission refusal ("denied")."""
+    record_event("denied", "export_job", job_id, summary=summary, details={"reason": reason})
 
 
 # ---- housekeeping (beat) --------------------------------------------------------------------

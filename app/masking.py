@@ -23,6 +23,10 @@ __all__ = [
     "id_card_digest",
     "sql_mask_id_card",
     "sql_mask_phone",
+    "mask_address",
+    "sql_mask_address",
+    "MASK_BY_KIND",
+    "SQL_MASK_BY_KIND",
 ]
 
 MASK_CHAR = "*"
@@ -104,35 +108,36 @@ def sql_mask_phone(column):
     return _sql_mask(column, *PHONE_KEEP)
 
 
-# --------------------------------------------------------------------------------------------
-# Who may see personal data in full, and masking of API rows.
-# --------------------------------------------------------------------------------------------
-
-PERSONAL_DATA_PERMISSION = ("can_view", "PersonalData")
-# How each kind of personal data is masked (models name the kind of each column in
-# ``__audit_masked__``); a "secret" (a digest, a password hash) is never shown at all.
-MASK_BY_KIND = {"id_card": mask_id_card, "phone": mask_phone, "secret": lambda _value: "***"}
+ADDRESS_KEEP = 6  # 北京市朝阳区 … : the district stays, the street and door do not
+ADDRESS_HIDDEN = MASK_CHAR * 4  # a fixed run, so the length of the rest is not told
 
 
-def mask(kind, value):
-    """Mask ``value`` as personal data of ``kind``; empty values stay as they are."""
-    return MASK_BY_KIND[kind](str(value)) if value not in (None, "") else value
+def mask_address(value):
+    """'北京市朝阳区望京街道1号楼2单元301' -> '北京市朝阳区****' (first 6 characters kept)."""
+    if value is None or value == "":
+        return value
+    value = str(value)
+    if len(value) <= ADDRESS_KEEP:
+        return MASK_CHAR * len(value)
+    return value[:ADDRESS_KEEP] + ADDRESS_HIDDEN
 
 
-def can_see_personal_data(user=None):
-    """Whether the acting user's role holds the explicit "view personal data" permission."""
-
-    from app import actor
-    from app.roles import holds
-
-    user = user if user is not None else actor.current_user()
-    if user is None:
-        return actor.is_system()
-    return holds(user, *PERSONAL_DATA_PERMISSION)
+def sql_mask_address(column):
+    """SQLAlchemy expression masking an address column like :func:`mask_address`."""
+    length = func.length(column, type_=Integer)
+    return case(
+        (length > ADDRESS_KEEP,
+         func.substr(column, 1, ADDRESS_KEEP, type_=String).concat(literal(ADDRESS_HIDDEN, type_=String))),
+        else_=func.substr(literal(_STARS, type_=String), 1, length, type_=String),
+    )
 
 
-def mask_row(row, columns):
-    """Mask the personal-data columns of one API row (a dict) in place."""
-    for column, kind in columns.items():
-        if row.get(column):
-            row[column] = mask(kind, row[column])
+def _never_shown(_value):
+    return "***"
+
+
+# How each kind of personal data (app/core/policy.py names the kind of every column) is masked;
+# a "secret" (a digest, a password hash) is never shown at all.
+MASK_BY_KIND = {"id_card": mask_id_card, "phone": mask_phone, "address": mask_address, "secret": _never_shown}
+SQL_MASK_BY_KIND = {"id_card": sql_mask_id_card, "phone": sql_mask_phone, "address": sql_mask_address,
+                    "secret": lambda column: literal("***", type_=String)}

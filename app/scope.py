@@ -7,7 +7,8 @@ subtree — and, for unit liaisons, a unit (they see only what belongs to their 
 Everything goes through here: ``ScopedInterface`` is the datamodel of every screen and API, so
 list, show, edit, delete, bulk actions, related-field choices, related views and ``_info`` all
 filter the same way; ``restrict(query, Model)`` serves exports, reports and tasks; the session
-hook ``check_writes`` refuses to create or move a record out of scope on every path.
+hooks refuse, on every path, a relation set to a record out of scope (``check_relations``: as if
+it did not exist) and a record created or moved out of scope (``check_writes``).
 """
 from dataclasses import dataclass
 from typing import Optional
@@ -19,6 +20,7 @@ from sqlalchemy import false, select, true
 from sqlalchemy.orm import selectinload
 
 from app import actor
+from app.core import policy
 from app.extensions import listen_once
 
 # Roles that see every area unless a scope row narrows them.
@@ -205,9 +207,15 @@ class ScopedInterface(SQLAInterface):
         return cache[col_name]
 
     def apply_filters(self, query, filters):
+        policy.refuse_personal_filters(self.obj, filters)  # before any SQL runs
         return restrict(super().apply_filters(query, filters), self.obj)
 
+    def apply_order_by(self, query, order_column, order_direction, *args, **kwargs):
+        policy.refuse_personal_keys(self.obj, [order_column])
+        return super().apply_order_by(query, order_column, order_direction, *args, **kwargs)
+
     def _get_base_query(self, query, filters=None, order_column="", order_direction=""):
+        policy.refuse_personal_filters(self.obj, filters)
         query = restrict(query, self.obj)
         return super()._get_base_query(query, filters, order_column, order_direction)
 
@@ -279,6 +287,112 @@ def _changed(obj):
     return {attr.key for attr in sa_inspect(obj).attrs if attr.history.has_changes()}
 
 
+# What a write naming a record the user cannot see is told: the same as for an id that does not
+# exist, so that a refusal never reveals a record outside the scope.
+NO_SUCH_RECORD = _l("There is no such record in your scope")
+_ID_BATCH = 1000  # ids per IN (...) list: SQLite caps the number of bound parameters
+
+
+def check_relations(session, flush_context, instances):
+    """Session hook: every relation a write sets points at a record the acting user can see.
+
+    It runs before every other before_flush hook (see ``install``), so it judges what the writer
+    set, not what the area hook derives from it (a claim's area from its project, a record's
+    community), and it refuses a nonexistent id that FAB's schema turned into a stub object
+    before anything tries to save that stub. System work (seeding, migrations) is not checked."""
+    if actor.is_system():
+        return
+    refuse_out_of_scope_targets(
+        session, [obj for obj in list(session.new) + list(session.dirty) if getattr(type(obj), "__audited__", False)])
+
+
+def refuse_out_of_scope_targets(session, objects, scope=None, existing_only=False):
+    """Raise ``ScopeViolation(field=<relation>)`` if one of ``objects`` sets or changes a
+    many-to-one or many-to-many relation to a record outside ``scope`` (default: the acting
+    user's) or to one that does not exist, both with the same message. Shared reference data is
+    always allowed. One query per target model, however many rows point at it.
+
+    The API calls it before the record rules, so that no rule answers differently for an
+    out-of-scope record, with ``existing_only``: a request names related records by id, and a
+    nested object (which marshmallow would create, unchecked by the rules) is refused as unknown."""
+    wanted = {}  # target model -> {target id: (the first relation naming it, is a stub)}
+    for obj in objects:
+        for field, model, target_id, stub in _set_targets(obj):
+            if target_id is None:
+                if existing_only:
+                    raise ScopeViolation(NO_SUCH_RECORD, field=field)
+                continue
+            wanted.setdefault(model, {}).setdefault(target_id, (field, stub))
+    if not wanted:
+        return
+    with session.no_autoflush:  # reading must not flush the half-built record (or recurse in a flush)
+        scope = scope or current_scope()
+        for model, fields in wanted.items():
+            if scope.unrestricted or getattr(model, "__shared_reference__", False):
+                fields = {target_id: value for target_id, value in fields.items() if value[1]}  # stubs only
+            seen = _visible_ids(session, model, list(fields), scope) if fields else set()
+            for target_id, (field, _stub) in fields.items():
+                if target_id not in seen:
+                    raise ScopeViolation(NO_SUCH_RECORD, field=field)
+
+
+def _set_targets(obj):
+    """(relation name, target model, target id, is a stub) for every many-to-one and many-to-many
+    relation ``obj`` sets or changes, whether by object (``member=m``) or by key (``member_id=5``).
+    A new target without an id (id None) is created in the same flush and checked as a record of
+    its own; a new target WITH an id is what marshmallow makes of an id that does not exist."""
+    from sqlalchemy import inspect as sa_inspect
+    from sqlalchemy.orm import MANYTOMANY, MANYTOONE
+
+    state = sa_inspect(obj)
+    for rel in state.mapper.relationships:
+        if rel.viewonly or rel.direction not in (MANYTOONE, MANYTOMANY):
+            continue
+        model = rel.mapper.class_
+        added = [target for target in state.attrs[rel.key].history.added if target is not None]
+        for target in added:
+            target_state = sa_inspect(target)
+            if target_state.key is not None:  # persistent or detached: an existing row
+                yield rel.key, model, target_state.key[1][0], False
+                continue
+            ident = target_state.mapper.primary_key_from_instance(target)
+            has_id = bool(ident) and ident[0] is not None
+            yield rel.key, model, _as_id(ident[0]) if has_id else None, has_id
+        if added or rel.direction is not MANYTOONE or len(rel.local_columns) != 1:
+            continue
+        column_key = state.mapper.get_property_by_column(next(iter(rel.local_columns))).key
+        values = [value for value in state.attrs[column_key].history.added if value is not None]
+        if values:
+            yield rel.key, model, _as_id(values[0]), False
+
+
+def _as_id(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return value  # never found: refused like any id that does not exist
+
+
+def _visible_ids(session, model, ids, scope):
+    """Which of ``ids`` exist and lie in ``scope``."""
+    from sqlalchemy import inspect as sa_inspect
+
+    key = sa_inspect(model).primary_key[0]
+    where = clause(model, scope)
+    ids = [value for value in ids if isinstance(value, int)]
+    found = set()
+    for start in range(0, len(ids), _ID_BATCH):
+        query = select(key).where(key.in_(ids[start:start + _ID_BATCH]))
+        found.update(session.execute(query if where is None else query.where(where)).scalars())
+    return found
+
+
 def install():
-    """Register the session hook (it reads the acting user at flush time)."""
+    """Register the session hooks (they read the acting user at flush time). The relation check
+    goes in front of every before_flush hook, the area hook (app/areas.py) included."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    if not event.contains(Session, "before_flush", check_relations):
+        event.listen(Session, "before_flush", check_relations, insert=True)
     listen_once("before_flush", check_writes)

@@ -369,14 +369,26 @@ class RecordInvalid(Exception):
         return {field: [str(m) for m in msgs] for field, msgs in self.errors.items()}
 
 
+class DuplicateRefused(RecordInvalid):
+    """A write refused because another writer took its unique key first. FAB's screens flash
+    ``str(exc)``: it reads as the message alone."""
+
+    def __str__(self):
+        return "; ".join(str(m) for msgs in self.errors.values() for m in msgs)
+
+
 RECORD_RULES = {}
+# Rules that look for another record with the same key (the same person...): they run only on
+# an otherwise valid record, so a duplicate is never told to someone whose record is refused anyway.
+DUPLICATE_RULES = {}
 
 
-def record_rule(table_name):
-    """Register a rule ``fn(rec, pk) -> iterable of (field, message)`` for a table."""
+def record_rule(table_name, duplicate=False):
+    """Register a rule ``fn(rec, pk) -> iterable of (field, message)`` for a table; with
+    ``duplicate=True`` it runs only when every other rule passed."""
 
     def register(fn):
-        RECORD_RULES.setdefault(table_name, []).append(fn)
+        (DUPLICATE_RULES if duplicate else RECORD_RULES).setdefault(table_name, []).append(fn)
         return fn
 
     return register
@@ -386,9 +398,11 @@ def _has(model, column):
     return column in model.__table__.c
 
 
-def check_record(model, rec, pk=None):
+def check_record(model, rec, pk=None, others_valid=True):
     """Run every rule for ``model`` on ``rec`` (anything with attributes); normalise formats in
-    place. Returns {field: [messages]} (empty when the record is valid)."""
+    place. Returns {field: [messages]} (empty when the record is valid). The duplicate rules run
+    last, and only when the record is otherwise valid (``others_valid``: the form's own checks
+    passed too)."""
     errors = {}
 
     def add(field, message):
@@ -416,6 +430,11 @@ def check_record(model, rec, pk=None):
     for rule in RECORD_RULES.get(model.__tablename__, []):
         for field, message in rule(rec, pk) or ():
             add(field, message)
+    if errors or not others_valid:
+        return errors
+    for rule in DUPLICATE_RULES.get(model.__tablename__, []):
+        for field, message in rule(rec, pk) or ():
+            add(field, message)
     return errors
 
 
@@ -432,6 +451,7 @@ def raise_for_record(item, editing=False):
     pk = sa_inspect(item).identity[0] if editing and sa_inspect(item).identity else None
     errors = check_record(type(item), item, pk)
     if errors:
+        audit_duplicates(errors, pk)
         raise RecordInvalid(errors)
 
 
@@ -465,7 +485,8 @@ def form_with_record_rules(form_class, model, editing):
             valid = super().validate(extra_validators=extra_validators)
             pk = request.view_args.get("pk") if editing and request.view_args else None
             existing = _load_existing(model, pk)
-            errors = check_record(model, _FormRecord(self, existing), pk)
+            errors = check_record(model, _FormRecord(self, existing), pk, others_valid=valid)
+            audit_duplicates(errors, pk)
             for field, messages in errors.items():
                 if field in self._fields:
                     self._fields[field].errors = list(self._fields[field].errors) + [str(m) for m in messages]
@@ -490,8 +511,13 @@ def _load_existing(model, pk):
 # --- rules per record type ----------------------------------------------------------------
 
 
-@record_rule("party_member")
+DUPLICATE_PERSON = _l("This person is already registered; ask the organisation department")
+
+
+@record_rule("party_member", duplicate=True)
 def _member_unique_id_card(rec, pk):
+    """One person once, district-wide, matched on the keyed hash. The answer is the same wherever
+    the registered person lives (it names no area, community or record)."""
     from flask import current_app
     from sqlalchemy import select
 
@@ -505,12 +531,14 @@ def _member_unique_id_card(rec, pk):
         digest = id_card_digest(rec.id_card, current_app.config["PERSONAL_DATA_HASH_KEY"])
     except ValueError:
         return
-    query = select(PartyMember.id).where(PartyMember.id_card_digest == digest)
+    query = select(PartyMember.id, PartyMember.area_id).where(PartyMember.id_card_digest == digest)
     if pk is not None:
         query = query.where(PartyMember.id != int(pk))
     with db.session.no_autoflush:
-        if db.session.execute(query).first() is not None:
-            yield "id_card", _l("A Party member with this ID-card number is already registered")
+        existing = db.session.execute(query.limit(1)).first()
+    if existing is not None:
+        yield "id_card", DuplicateHit(DUPLICATE_PERSON, "party_member", existing.id, existing.area_id,
+                                      _identity_details("party_member", {"id_card": rec.id_card}))
 
 
 @record_rule("service_record")
@@ -601,6 +629,178 @@ def _unit_report_unique(rec, pk, quarter):
     with db.session.no_autoflush:
         if db.session.execute(query).first() is not None:
             yield "quarter", _l("This check-in already has a report for %(quarter)s", quarter=quarter)
+
+
+# --------------------------------------------------------------------------------------------
+# Duplicates: a refused duplicate is logged (who tried, which record it matched), and a unique
+# key taken by a concurrent writer between the rules and the write is answered as the rules do.
+# --------------------------------------------------------------------------------------------
+
+
+class DuplicateHit:
+    """A duplicate rule's message: the user reads only ``str(hit)``; the audit log also gets the
+    table and id (and area) of the record it matched, and ``details`` (masked values only)."""
+
+    def __init__(self, message, record_type, existing_id, area_id=None, details=None):
+        self.message = message
+        self.record_type = record_type
+        self.existing_id = existing_id
+        self.area_id = area_id
+        self.details = details or {}
+
+    def __str__(self):
+        return str(self.message)
+
+
+def audit_duplicates(errors, pk=None):
+    """Roll back the refused write and log every duplicate hit among ``errors``, one entry each:
+    a refused duplicate is logged although nothing is saved."""
+    hits = [message for messages in errors.values() for message in messages if isinstance(message, DuplicateHit)]
+    if not hits:
+        return
+    from app.audit import record_event
+    from app.extensions import db
+
+    db.session.rollback()
+    for hit in hits:
+        details = {**hit.details, "existing_id": hit.existing_id,
+                   "attempt": "create" if pk is None else f"update #{pk}"}
+        record_event("duplicate", hit.record_type, hit.existing_id, summary=str(hit.details.get("id_card", "")),
+                     details=details, area_id=hit.area_id)
+
+
+def write_checked(item):
+    """Send a record that passed the rules to the database now (a flush in the caller's
+    transaction), so that a unique key another writer took meanwhile is refused like the
+    duplicate rules refuse it, not as a database error at commit. Any failure rolls back."""
+    from sqlalchemy.exc import IntegrityError
+
+    from app.extensions import db
+
+    written = _written_values(item)  # a failed flush may expire them
+    try:
+        db.session.add(item)
+        db.session.flush()
+    except IntegrityError as exc:
+        refusal = unique_violation(exc, item, written)
+        if refusal is None:
+            db.session.rollback()
+            raise
+        raise refusal from None
+    except Exception:
+        db.session.rollback()
+        raise
+
+
+# Unique keys told in words of their own: (table, columns) -> (field, message).
+UNIQUE_KEY_MESSAGES = {("party_member", ("id_card_digest",)): ("id_card", DUPLICATE_PERSON)}
+_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)$", re.MULTILINE)
+_POSTGRESQL_KEY = re.compile(r"Key \((.+?)\)=\(")
+
+
+def unique_violation(exc, item=None, written=None):
+    """A unique-key IntegrityError as the refusal the duplicate rules give: the session rolled
+    back, the hit audited, a :class:`DuplicateRefused` on the key's field. None (nothing done) when
+    ``exc`` is not a unique-key violation. ``item`` is the record being written, if known, and
+    ``written`` its values taken before the write (:func:`_written_values`)."""
+    from app.extensions import db
+
+    table, columns = _unique_key_of(exc)
+    if table is None:
+        return None
+    if written is None or getattr(type(item), "__tablename__", None) != table:
+        written = _written_values(_written_record(item, table))
+    db.session.rollback()
+    existing_id, area_id = _existing_key_holder(table, columns, written, written.get("_own_id"))
+    field, message = UNIQUE_KEY_MESSAGES.get((table, columns)) or _generic_unique_message(table, columns)
+    errors = {field: [DuplicateHit(message, table, existing_id, area_id, _identity_details(table, written))]}
+    audit_duplicates(errors, written.get("_own_id"))
+    return DuplicateRefused(errors)
+
+
+def _identity_details(table, values):
+    """What the log keeps of the number a duplicate was tried with: masked by the field policy."""
+    from app.core import policy
+
+    number = values.get("id_card")
+    return {"id_card": policy.audit_value(table, "id_card", number)} if number else {}
+
+
+def _written_values(item):
+    """The column values a record is being written with, without loading anything: its own, and
+    the keys of the records its many-to-one links point to; ``_own_id`` is its id when stored."""
+    from sqlalchemy import inspect as sa_inspect
+
+    if item is None:
+        return {}
+    state = sa_inspect(item)
+    values = dict(state.dict)
+    for relationship in state.mapper.relationships:
+        target = state.dict.get(relationship.key)
+        if relationship.direction.name != "MANYTOONE" or target is None:
+            continue
+        target_values = sa_inspect(target).dict
+        for local, remote in relationship.local_remote_pairs:
+            values.setdefault(local.key, target_values.get(remote.key))
+    values["_own_id"] = state.identity[0] if state.identity else None
+    return values
+
+
+def _unique_key_of(exc):
+    """(table, (columns…)) of the unique key a database refused, or (None, ())."""
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) == "23505":  # PostgreSQL unique_violation
+        match = _POSTGRESQL_KEY.search(orig.diag.message_detail or "")
+        columns = tuple(c.strip().strip('"') for c in match.group(1).split(",")) if match else ()
+        return orig.diag.table_name, columns
+    match = _SQLITE_UNIQUE.search(str(orig))
+    if match is None:
+        return None, ()
+    names = [name.strip().split(".", 1) for name in match.group(1).split(",")]
+    if any(len(name) != 2 for name in names):
+        return None, ()  # an expression index: no columns to name
+    return names[0][0], tuple(column for _table, column in names)
+
+
+def _written_record(item, table):
+    """The record of ``table`` whose write failed: ``item``, or a new/changed one in the session."""
+    from app.extensions import db
+
+    candidates = [item] + list(db.session.new) + list(db.session.dirty)
+    return next((obj for obj in candidates
+                 if obj is not None and getattr(type(obj), "__tablename__", None) == table), None)
+
+
+def _existing_key_holder(table, columns, values, own_id):
+    """(id, area_id) of the record that holds the key, or (None, None) when unknown."""
+    from flask_appbuilder import Model
+    from sqlalchemy import select
+
+    from app.extensions import db
+
+    sql_table = Model.metadata.tables.get(table)
+    if sql_table is None or not columns or any(values.get(c) is None for c in columns) \
+            or "id" not in sql_table.c:
+        return None, None
+    area = sql_table.c.area_id if "area_id" in sql_table.c else None
+    query = select(sql_table.c.id, area) if area is not None else select(sql_table.c.id)
+    query = query.where(*(sql_table.c[c] == values[c] for c in columns))
+    if own_id is not None:
+        query = query.where(sql_table.c.id != own_id)
+    row = db.session.execute(query.limit(1)).first()
+    if row is None:
+        return None, None
+    return row[0], row[1] if area is not None else None
+
+
+def _generic_unique_message(table, columns):
+    """(field, message) for a unique key without words of its own: the field is the key's last
+    plain column (a relation's when all are links), the message names the key's fields."""
+    names = [c[:-3] if c.endswith("_id") else c for c in columns] or ["id"]
+    plain = [c for c in columns if not c.endswith("_id")]
+    field = plain[-1] if plain else names[0]
+    labels = ", ".join(str(_label(name)) for name in names)
+    return field, _l("A record with the same %(fields)s already exists", fields=labels)
 
 
 def check_delete(item):

@@ -36,7 +36,6 @@ class Area(BusinessModel):
     central_households = Column(Integer)  # 党员中心户
     note = Column(Text)
 
-    __audit_masked__ = {"grid_worker_phone": "phone"}
 
     def __repr__(self):
         return self.name or self.code

@@ -56,8 +56,6 @@ class BusinessModel(Model):
 
     __abstract__ = True
     __audited__ = True
-    # Columns whose values the audit diff masks (personal data).
-    __audit_masked__ = {}
 
     id = Column(Integer, primary_key=True)
     created_at = Column(DateTime, default=utcnow, nullable=False)

@@ -64,7 +64,6 @@ class Agreement(AreaMixin, BusinessModel):
     content = Column(Text)
     file = Column(FileColumn)
 
-    __audit_masked__ = {"liaison_phone": "phone"}
 
     def file_name(self):
         return get_file_original_name(self.file) if self.file else ""

@@ -1,14 +1,15 @@
 """Export jobs (导出任务): a file built in the background by Celery for one user.
 
-A job belongs to its requester; only they (and auditors, for the record) see it. Its state moves
-pending → running → done | failed; ``rows_done`` / ``rows_total`` feed the progress bar, and
+A job belongs to its requester; only they (and auditors, for the record) see it, and only the
+requester ever gets its file. Its state moves pending → running → done | failed;
+``rows_done`` / ``rows_total`` feed the progress bar, and
 ``heartbeat_at`` lets the sweeper fail a job whose worker died. The file lives under the data dir
 (``file_path`` is relative to it) until ``expires_at``.
 """
 from flask_appbuilder import Model
 from flask_appbuilder.security.sqla.models import User
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, Integer, String, Text, true
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Text, false, true
 from sqlalchemy.orm import relationship
 
 from .base import Choices, utcnow
@@ -59,6 +60,10 @@ class ExportJob(Model):
     via = Column(String(10), nullable=False, default="web")
     task_id = Column(String(50))
     worker = Column(String(200))
+    # The file shows personal data in full: the list has personal fields and the requester held
+    # ``can_view PersonalData`` when asking. Its file is then refused (404) to them once they no
+    # longer hold it (app/exports.py download_refusal).
+    personal_data_unmasked = Column(Boolean, nullable=False, default=False, server_default=false())
     created_by_id = Column(Integer, ForeignKey(User.id, ondelete="CASCADE"), nullable=False)
     created_by = relationship(User)
     created_at = Column(DateTime, nullable=False, default=utcnow)

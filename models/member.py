@@ -41,8 +41,6 @@ class PartyMember(AreaMixin, BusinessModel):
     checkins = relationship("MemberCheckin", back_populates="member")
     service_records = relationship("ServiceRecord", back_populates="member", lazy="dynamic")
 
-    __audit_masked__ = {"id_card": "id_card", "phone": "phone", "id_card_digest": "secret"}
-
     @validates("id_card")
     def _digest_id_card(self, key, value):
         """Keep the keyed hash in step with the number (duplicates are matched on the hash)."""

@@ -41,7 +41,6 @@ class Unit(BusinessModel):
     checkins = relationship("UnitCheckin", back_populates="unit")
     members = relationship("PartyMember", back_populates="employer")
 
-    __audit_masked__ = {"liaison_phone": "phone"}
 
 
 def _unit_area_scope(area_path):

@@ -1,6 +1,9 @@
 """What a unit liaison (单位联络员) sees: the records of their own unit, declared per model for
 app/scope.py. Kept together so the liaison's whole view of the data reads in one place."""
-from sqlalchemy import exists, or_, select
+from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.orm import aliased
+
+from .area import Area
 
 from .checkin import Agreement, MemberCheckin, UnitCheckin
 from .evaluation import Evaluation
@@ -19,7 +22,18 @@ def _meetings_of(unit_id):
     return select(meeting_unit.c.meeting_id).where(meeting_unit.c.unit_id == unit_id).scalar_subquery()
 
 
+def _in_checked_in_areas(unit_id, area_id_column):
+    """``area_id_column`` lies in (or under) an area the unit has checked in to: the communities a
+    unit serves are where its liaison may offer resources and claim projects."""
+    checked_in = aliased(Area)
+    node = aliased(Area)
+    return exists().where(
+        UnitCheckin.unit_id == unit_id, checked_in.id == UnitCheckin.area_id, node.id == area_id_column,
+        node.path.startswith(checked_in.path))
+
+
 UNIT_SCOPES = {
+    Area: lambda u: _in_checked_in_areas(u, Area.id),
     UnitCheckin: lambda u: UnitCheckin.unit_id == u,
     Agreement: lambda u: Agreement.checkin_id.in_(select(UnitCheckin.id).where(UnitCheckin.unit_id == u)),
     UnitReport: lambda u: UnitReport.unit_id == u,
@@ -29,9 +43,10 @@ UNIT_SCOPES = {
     ServiceRecord: lambda u: or_(ServiceRecord.unit_id == u, ServiceRecord.member_id.in_(_members_of(u))),
     Evaluation: lambda u: Evaluation.member_id.in_(_members_of(u)),
     ProjectClaim: lambda u: or_(ProjectClaim.unit_id == u, ProjectClaim.member_id.in_(_members_of(u))),
-    # Liaisons see approved projects (to claim them) and those their unit claimed.
+    # Liaisons see the approved projects of the communities their unit checked in to (to claim
+    # them) and those their unit claimed.
     Project: lambda u: or_(
-        Project.status == "approved",
+        and_(Project.status == "approved", _in_checked_in_areas(u, Project.area_id)),
         exists().where(ProjectClaim.project_id == Project.id, ProjectClaim.unit_id == u),
     ),
     Meeting: lambda u: Meeting.id.in_(_meetings_of(u)),

@@ -197,6 +197,9 @@ def test_bad_requests_answer_400_with_the_field(app, world, api):
         ({"resource": "party_member", "format": "csv", "filters": [{"col": "name", "opr": "bogus", "value": "x"}]},
          "filters"),
         ({"resource": "party_member", "format": "csv", "filters": "name=x"}, "filters"),
+        # A value that does not parse is refused, not dropped (tests/test_downloads.py: every kind).
+        ({"resource": "member_checkin", "format": "csv",
+          "filters": [{"col": "registered_on", "opr": "gt", "value": "soon"}]}, "filters"),
         ({"resource": "party_member", "format": "csv", "params": {"order": [None, "up"]}}, "params"),
     ]
     for body, field in cases:

@@ -57,10 +57,12 @@ def test_same_person_cannot_be_registered_twice(world, api):
 
 
 def test_duplicate_detected_across_communities_without_revealing_it(world, api):
-    first = api("community1").post("/api/v1/party_member/", json=member_payload(world))
+    payload = member_payload(world)
+    first = api("community1").post("/api/v1/party_member/", json=payload)
     assert first.status_code == 201
-    id_card = first.json["result"]["id_card"]
-    assert "*" not in id_card  # the creator got back what they typed
+    id_card = payload["id_card"]
+    # Even the creator gets the number back masked: a response never carries it in full.
+    assert first.json["result"]["id_card"] == id_card[:6] + "*" * 8 + id_card[-4:]
     other = api("community2").post("/api/v1/party_member/",
                                    json=member_payload(world, id_card=id_card, area=world["g21"], employer=None))
     assert other.status_code == 400
@@ -84,13 +86,14 @@ def test_api_crud_round_trip(world, api):
 
 def test_update_cannot_take_another_members_id_card(world, api):
     client = api("community1")
-    a = client.post("/api/v1/party_member/", json=member_payload(world)).json
+    a_payload = member_payload(world)
+    a = client.post("/api/v1/party_member/", json=a_payload).json
     b = client.post("/api/v1/party_member/", json=member_payload(world)).json
-    response = client.put(f"/api/v1/party_member/{b['id']}", json={"id_card": a["result"]["id_card"]})
+    response = client.put(f"/api/v1/party_member/{b['id']}", json={"id_card": a_payload["id_card"]})
     assert response.status_code == 400
     assert list(response.json["message"]) == ["id_card"]
     # Re-saving a member with its own number is fine.
-    same = client.put(f"/api/v1/party_member/{a['id']}", json={"id_card": a["result"]["id_card"], "skills": "理发"})
+    same = client.put(f"/api/v1/party_member/{a['id']}", json={"id_card": a_payload["id_card"], "skills": "理发"})
     assert same.status_code == 200, same.json
 
 
@@ -133,16 +136,42 @@ def test_screen_add_and_list_masked(world, browser, app):
         assert row.id_card == id_card
 
 
-def test_show_reveals_to_orgdept_and_is_audited(world, browser, app):
+def test_show_reveals_to_orgdept_only_with_a_reason_and_is_audited(world, browser, app):
     user = browser("orgdept")
-    page = user.get(f"/partymemberview/show/{world['m1']}").get_data(as_text=True)
+    show_url = f"/partymemberview/show/{world['m1']}"
+    page = user.get(show_url).get_data(as_text=True)
     with app.app_context():
         from models import AuditLog, PartyMember
 
         member = db.session.get(PartyMember, world["m1"])
-        assert member.id_card in page
-        reveal = db.session.query(AuditLog).filter_by(action="reveal", record_type="party_member").one()
-        assert reveal.actor == "orgdept" and reveal.record_id == str(world["m1"])
+        id_card, phone = member.id_card, member.phone
+        reveals = lambda: db.session.query(AuditLog).filter_by(action="reveal", record_type="party_member").all()  # noqa: E731
+        assert id_card not in page and id_card[:6] + "********" in page  # masked until asked
+        assert f"/partymemberview/reveal/{world['m1']}" in page
+        assert reveals() == []
+    refused = user.post(f"/partymemberview/reveal/{world['m1']}", {"reason": ""}, with_token_from=show_url)
+    assert refused.status_code == 400 and id_card not in refused.get_data(as_text=True)
+    shown = user.post(f"/partymemberview/reveal/{world['m1']}", {"reason": "核对报到信息"}, with_token_from=show_url)
+    html = shown.get_data(as_text=True)
+    assert shown.status_code == 200 and id_card in html and phone in html
+    with app.app_context():
+        [entry] = reveals()
+        assert entry.actor == "orgdept" and entry.record_id == str(world["m1"])
+        assert "核对报到信息" in entry.changes
+
+
+def test_reveal_refused_to_a_masked_role(world, browser, app):
+    user = browser("community1")
+    show_url = f"/partymemberview/show/{world['m1']}"
+    assert "/reveal/" not in user.get(show_url).get_data(as_text=True)
+    response = user.post(f"/partymemberview/reveal/{world['m1']}", {"reason": "想看看"},
+                         with_token_from="/partymemberview/add")
+    assert response.status_code == 403
+    with app.app_context():
+        from models import AuditLog, PartyMember
+
+        assert db.session.get(PartyMember, world["m1"]).id_card not in response.get_data(as_text=True)
+        assert db.session.query(AuditLog).filter_by(action="reveal").count() == 0
 
 
 def test_show_masks_for_community_admin(world, browser, app):

@@ -1,8 +1,10 @@
 """Base classes of every screen and REST API. They wire in the shared rules once:
 scope (``ScopedInterface``), read/write permissions per resource, choice labels, masking of
 personal data, and the record rules of app/validation.py (same messages on screen and API)."""
-from flask import abort, flash, redirect
-from flask_appbuilder import ModelRestApi, ModelView
+from flask import abort, after_this_request, flash, redirect
+from flask_appbuilder import ModelRestApi, ModelView, expose
+from flask_appbuilder.const import API_FILTERS_RIS_KEY
+from flask_appbuilder.security.decorators import has_access
 from flask_appbuilder.actions import action
 from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_appbuilder.fields import QuerySelectField, QuerySelectMultipleField
@@ -10,20 +12,25 @@ from flask_appbuilder.models.sqla.filters import FilterEqual
 from flask_babel import lazy_gettext as _l
 from marshmallow import validate as mm_validate
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from wtforms import SelectField
 from wtforms.validators import DataRequired, Optional
 
-from app import masking, validation
+from app import validation
+from app.core import policy
 from app.audit import record_event
+from app.export_files import send_attachment
 from app.extensions import db
-from app.scope import ScopedInterface, ScopeViolation, subtree_area_ids
+from app.filter_values import FilterValueInvalid, NoRows, check_filters
+from app.scope import ScopedInterface, ScopeViolation, refuse_out_of_scope_targets, subtree_area_ids
 from flask_appbuilder.models.filters import BaseFilter
 from views.labels import DESCRIPTIONS, LABELS, TABLE_LABELS
+from views.personal import PersonalDataScreen, keeps_hidden_values, personal_data_formatter
 
 # FAB method name → the one permission ("can_read" / "can_write") of the resource.
 READ_METHODS = (
     "list", "show", "download", "api", "api_read", "api_get", "api_readvalues",
-    "get", "get_list", "info", "related", "distinct", "print_minutes",
+    "get", "get_list", "info", "related", "distinct", "print_minutes", "reveal",
 )
 WRITE_METHODS = (
     "add", "edit", "delete", "action", "action_post", "muldelete", "api_create", "api_update", "api_delete",
@@ -52,10 +59,6 @@ def choice_formatter(choices):
     return lambda code: choices.label(code) if code is not None else ""
 
 
-def personal_data_formatter(kind):
-    return lambda value: value if masking.can_see_personal_data() else masking.mask(kind, value)
-
-
 class ResourceMixin:
     """What screens and APIs of one model share: permission name, datamodel, masked columns."""
 
@@ -71,10 +74,11 @@ class ResourceMixin:
 
     @classmethod
     def masked_columns(cls):
-        return {col: kind for col, kind in getattr(cls.model, "__audit_masked__", {}).items() if kind != "secret"}
+        """The model's personal fields (the field policy's entry for it)."""
+        return policy.personal_fields(cls.model)
 
 
-class GongjianBaseView(ResourceMixin, ModelView):
+class GongjianBaseView(PersonalDataScreen, ResourceMixin, ModelView):
     """A screen: scoped, labelled in Chinese, choices shown by label, masked, validated."""
 
     choice_columns = {}  # column -> models.base.Choices
@@ -124,10 +128,17 @@ class GongjianBaseView(ResourceMixin, ModelView):
                 if getattr(field, "field_class", None) in (QuerySelectField, QuerySelectMultipleField):
                     field.kwargs["blank_text"] = BLANK_CHOICE  # FAB leaves "__None" on screen
         self.add_form = validation.form_with_record_rules(self.add_form, self.model, editing=False)
-        self.edit_form = validation.form_with_record_rules(self.edit_form, self.model, editing=True)
+        self.edit_form = keeps_hidden_values(
+            validation.form_with_record_rules(self.edit_form, self.model, editing=True), self.model)
 
     def pre_delete(self, item):
         validation.check_delete(item)
+
+    def pre_add(self, item):
+        validation.write_checked(item)  # a unique-key race answers like the duplicate rules
+
+    def pre_update(self, item):
+        validation.write_checked(item)
 
     def _get_related_view_widget(self, item, related_view, order_column="", order_direction="", page=None,
                                  page_size=None):
@@ -153,6 +164,7 @@ class GongjianBaseView(ResourceMixin, ModelView):
             kwargs.setdefault("export_resource", resource_for_view(self))
         if template == self.show_template and "pk" in kwargs:
             kwargs["audit_history"] = self._audit_history(kwargs["pk"])
+            kwargs["reveal_url"] = self.reveal_url(kwargs["pk"])
         views, widgets = kwargs.get("related_views"), kwargs.get("widgets")
         if views and widgets and widgets.get("related_views") is not None:
             pairs = [(view, widget) for view, widget in zip(views, widgets["related_views"]) if widget is not None]
@@ -173,11 +185,28 @@ class GongjianBaseView(ResourceMixin, ModelView):
             .order_by(AuditLog.id.desc()).limit(self.history_size)).scalars()
         return [HistoryEntry(entry) for entry in entries]
 
-    def _get_show_widget(self, pk, item, **kwargs):
-        if self.masked_columns() and masking.can_see_personal_data():
-            record_event("reveal", self.model.__tablename__, pk, summary=str(item),
-                         details={"columns": sorted(self.masked_columns())})
-        return super()._get_show_widget(pk, item, **kwargs)
+    @expose("/download/<string:filename>")
+    @has_access
+    def download(self, filename):
+        """An attachment (FileColumn): only of a record the user may see, audited; 404 for any
+        other name (FAB's own route sends any file of the upload folder to any reader)."""
+        return send_attachment(self, filename)
+
+    def _get_list_widget(self, filters, **kwargs):
+        """A filter value that does not parse (app/filter_values.py) is refused, never dropped:
+        the page says why, lists no rows and answers 400."""
+        try:
+            check_filters(filters, self)
+        except FilterValueInvalid as exc:
+            flash(str(_l("Bad filter value: %(reason)s", reason=exc.message)), "danger")
+            after_this_request(_answer_400)
+            filters = filters.copy().add_filter("id", NoRows, None)
+        return super()._get_list_widget(filters, **kwargs)
+
+
+def _answer_400(response):
+    response.status_code = 400
+    return response
 
 
 class GongjianModelView(GongjianBaseView):
@@ -206,6 +235,7 @@ class GongjianApi(ResourceMixin, ModelRestApi):
     """A REST resource: scoped, masked in lists, validated by the same record rules."""
 
     allow_browser_login = False  # cookie-authenticated API calls would bypass CSRF
+    model2schemaconverter = policy.PolicySchemaConverter  # the field policy on every field, nested too
     page_size = 20
     base_order = ("id", "desc")
     choice_columns = {}
@@ -227,8 +257,45 @@ class GongjianApi(ResourceMixin, ModelRestApi):
     def delete_headless(self, pk):
         return self._answer_rule_violations(lambda: super(GongjianApi, self).delete_headless(pk))
 
+    def _merge_update_item(self, model_item, data):
+        """PUT is a PATCH: fields not sent keep the stored value. FAB fills them from a dump of
+        the record, which the field policy masks: personal fields take the stored value instead."""
+        given = set(data)
+        merged = super()._merge_update_item(model_item, data)
+        for column in policy.personal_fields(self.model):
+            if column in merged and column not in given:
+                merged[column] = getattr(model_item, column)
+        return merged
+
+    def info_headless(self, **kwargs):
+        """``_info`` offers no filter on a field the user may not query by (the field policy)."""
+        response = super().info_headless(**kwargs)
+        payload = response.get_json()
+        if response.status_code != 200 or not isinstance(payload.get("filters"), dict):
+            return response
+        payload["filters"] = {col: ops for col, ops in payload["filters"].items()
+                              if col in policy.queryable(self.model, [col])}
+        return self.response(200, **payload)
+
+    def get_list_headless(self, **kwargs):
+        def listed():
+            policy.refuse_personal_keys(self.model, policy.api_query_keys(kwargs.get("rison")))
+            return super(GongjianApi, self).get_list_headless(**kwargs)
+        return self._answer_rule_violations(listed)
+
+    def get_headless(self, pk, **kwargs):
+        return self._answer_rule_violations(lambda: super(GongjianApi, self).get_headless(pk, **kwargs))
+
     def pre_delete(self, item):
         validation.check_delete(item)
+
+    def _handle_filters_args(self, rison_args):
+        """FAB's filters of a list request with each value checked and typed before any SQL runs
+        (app/filter_values.py): one that does not parse answers 400 naming ``filters``."""
+        self._filters.clear_filters()
+        self._filters.rest_add_filters(rison_args.get(API_FILTERS_RIS_KEY, []))
+        check_filters(self._filters, self)
+        return self._filters.get_joined_filters(self._base_filters)
 
     def _answer_rule_violations(self, call):
         """Rule and scope violations answer 400 with {field: [reasons]}; FAB's @safe would
@@ -238,31 +305,38 @@ class GongjianApi(ResourceMixin, ModelRestApi):
         except validation.RecordInvalid as exc:
             db.session.rollback()
             return self.response_400(message=exc.messages())
-        except ScopeViolation as exc:
+        except (ScopeViolation, policy.PersonalFieldRefused, FilterValueInvalid) as exc:
             db.session.rollback()
             return self.response_400(message={exc.field: [str(exc.message)]})
+        except IntegrityError as exc:  # a unique key taken by a concurrent writer: audited, 400
+            refusal = validation.unique_violation(exc)
+            if refusal is None:
+                raise
+            return self.response_400(message=refusal.messages())
 
     def pre_add(self, item):
+        # Relation targets first: no record rule may answer differently for an out-of-scope one.
+        refuse_out_of_scope_targets(db.session, [item], existing_only=True)
         validation.raise_for_record(item, editing=False)
+        validation.write_checked(item)
 
     def pre_update(self, item):
+        refuse_out_of_scope_targets(db.session, [item], existing_only=True)
         validation.raise_for_record(item, editing=True)
+        validation.write_checked(item)
 
     def pre_get_list(self, data):
-        if masking.can_see_personal_data():
-            return
-        for row in data.get("result", []):
-            masking.mask_row(row, self.masked_columns())
+        """A page of full personal values is one audit entry (the schema masked it otherwise)."""
+        rows = data.get("result") or []
+        shown = policy.personal_paths(self.list_model_schema)
+        if rows and shown and policy.sees_in_full():
+            record_event("reveal", self.model.__tablename__, None,
+                         details={"columns": shown, "rows": len(rows), "ids": data.get("ids", [])[:100]})
 
     def pre_get(self, data):
-        masked = self.masked_columns()
-        if not masked:
-            return
-        if masking.can_see_personal_data():
-            record_event("reveal", self.model.__tablename__, data.get("id"),
-                         details={"columns": sorted(masked)})
-        else:
-            masking.mask_row(data.get("result", {}), masked)
+        shown = policy.personal_paths(self.show_model_schema)
+        if shown and policy.sees_in_full():
+            record_event("reveal", self.model.__tablename__, data.get("id"), details={"columns": shown})
 
     def response_422(self, message=None):
         """Validation errors answer 400 with {field: [reasons]} (FAB would say 422)."""

@@ -4,7 +4,8 @@ endpoint behind every list screen, and the ``export_job`` REST resource.
 Requesting an export reads records, it changes none: every method here needs only the read
 permission of ``ExportJob`` (so the auditor can export the log, 三员分立 intact), and the list
 being exported is checked against the user's own read permission by app/exports.py. A job is seen
-by its requester and by auditors; anyone else gets 404.
+by its requester and by auditors; its file goes to the requester only (auditors and anyone else
+get 404, and the refusal is audited).
 """
 from flask import abort, flash, g, jsonify, redirect, request, send_file, url_for
 from flask_appbuilder import expose, has_access
@@ -19,6 +20,7 @@ from sqlalchemy import false
 
 from app import exports
 from app.actor import current_user
+from app.export_files import printable, request_summary
 from app.export_query import ExportInvalid, screen_filters, screen_order
 from app.extensions import db
 from models import EXPORT_FORMATS, EXPORT_KINDS, EXPORT_STATES, ExportJob
@@ -51,7 +53,8 @@ def job_json(job):
         **{name: _json_value(getattr(job, name)) for name in JOB_COLUMNS},
         "percent": job.percent,
         "created_by": job.created_by.username if job.created_by else None,
-        "download_url": f"/api/v1/export_job/{job.id}/download" if exports.job_file(job) else None,
+        "download_url": f"/api/v1/export_job/{job.id}/download" if exports.downloadable_file(current_user(), job)
+        else None,
     }
 
 
@@ -67,13 +70,25 @@ def resource_label(job):
         return job.resource
 
 
-def send_job_file(job, path=None):
-    """The job's file as a download (audited); 404 when there is none to send."""
-    path = path or exports.job_file(job)
-    if path is None:
-        abort(404)
+def job_download(pk, not_found):
+    """THE download of an export file, for the screen and the API alike: the file to its
+    requester only (app/exports.py download_refusal), audited; anyone else gets ``not_found()``
+    (404, as for a job that does not exist) and the refusal is audited as a refusal."""
+    user = current_user()
+    job = exports.get_visible_job(user, pk)
+    refusal = exports.download_refusal(user, job)
+    if refusal is not None:
+        exports.record_download_refused(getattr(job, "id", None) or printable(pk, 50), refusal, request_summary())
+        return not_found()
+    path = exports.job_file(job)
+    if path is None:  # the requester's job has no file (yet, or any more)
+        return not_found()
     exports.record_download(job)
     return send_file(path, as_attachment=True, download_name=job.file_name, max_age=0)
+
+
+def _abort_404():
+    abort(404)
 
 
 class ExportJobView(GongjianBaseView):
@@ -118,12 +133,12 @@ class ExportJobView(GongjianBaseView):
         try:
             job = exports.request_export(g.user, resource=resource, fmt=request.form.get("format", ""),
                                          filters=screen_filters(found.view, args), params=params, via="web")
-        except ExportInvalid as exc:
+        except ExportInvalid as exc:  # 400 on the 我的导出 page, the field and the reason flashed; no job
             db.session.rollback()
-            for messages in exc.messages.values():
+            for field, messages in exc.messages.items():
                 for message in messages:
-                    flash(str(message), "danger")
-            return redirect(request.referrer or url_for("ExportJobView.list"))
+                    flash(_("Cannot export (%(field)s): %(reason)s", field=field, reason=message), "danger")
+            return self.list(), 400
         flash(_("Export #%(id)d started: it appears below when ready", id=job.id), "info")
         return redirect(url_for("ExportJobView.list"))
 
@@ -139,7 +154,7 @@ class ExportJobView(GongjianBaseView):
     @expose("/download/<pk>")
     @has_access
     def download(self, pk):
-        return send_job_file(exports.get_visible_job(g.user, pk))
+        return job_download(pk, _abort_404)
 
 
 def _parse_query(query):
@@ -163,7 +178,7 @@ def progress_bar(progress):
 
 
 def download_link(job):
-    if exports.job_file(job) is None:
+    if exports.downloadable_file(current_user(), job) is None:
         return ""
     return Markup('<a class="btn btn-xs btn-primary" href="{url}"><i class="fa fa-download"></i> {name}</a>').format(
         url=url_for("ExportJobView.download", pk=job.id), name=escape(job.file_name))
@@ -211,8 +226,4 @@ class ExportJobApi(GongjianApi):
     @protect()
     @safe
     def download(self, pk):
-        job = exports.get_visible_job(current_user(), pk)
-        path = exports.job_file(job)
-        if path is None:
-            return self.response_404()
-        return send_job_file(job, path)
+        return job_download(pk, self.response_404)

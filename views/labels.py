@@ -209,6 +209,7 @@ ACTION_LABELS = {
     "denied": _l("Permission refused"),
     "export": _l("Export requested"),
     "download": _l("File downloaded"),
+    "duplicate": _l("Duplicate registration refused"),
 }
 VIA_LABELS = {
     "web": _l("Screen"),
