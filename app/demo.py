@@ -612,7 +612,7 @@ class _DemoBuilder:
     def build_reports(self):
         """Most confirmed check-ins reported last quarter and some already this quarter; the rest
         (the liaison's unit among them) are what the ``unit_report_missing`` reminder chases."""
-        from app.reminders import quarter_of
+        from app.statistics.definitions import quarter_of
         from models import UnitCheckin
 
         this_quarter, this_start, _end = quarter_of(self.today)

@@ -31,7 +31,6 @@ from app.extensions import db
 BOM = "\ufeff"
 FETCH_ROWS = 5000
 XLSX_SHEET_ROWS = 1_048_575  # Excel's 1,048,576 rows less the header row
-COPY_BLOCK_CHARS = 1 << 16
 
 
 class Progress:

@@ -3,8 +3,9 @@ its in-service Party members did in the community — where and when each checke
 service activities and hours in the period, and the grade the community gave them — signed with
 the community's name and the date. The employer uses it in the members' annual appraisal.
 
-Letters are built from the same figures as the statistics reports (app/reports.py: the same
-check-in rule, the same service totals, the same evaluation periods) and through the same scope:
+Letters are built by the same definitions as the statistics reports (app/statistics/definitions.py:
+checked in for the period, the service totals, the quota, the evaluation periods) and through the
+same scope as the reports (app/reports.py):
 a community admin's letter lists only the members of their community. ID-card and phone numbers
 never appear in a letter.
 
@@ -28,6 +29,7 @@ from sqlalchemy import select
 
 from app import reports
 from app.extensions import db
+from app.statistics import definitions as defs
 
 FONT_NAME = "GongjianCJK"
 FONT_PACKAGE = "fonts-wqy-microhei"
@@ -84,24 +86,25 @@ def _units(ctx, unit_ids=None):
 def _members(ctx, unit_ids):
     from models import PartyMember
 
-    query = (select(PartyMember.id, PartyMember.name, PartyMember.employer_id)
+    query = (select(PartyMember.id, PartyMember.name, PartyMember.employer_id, PartyMember.community_id)
              .where(PartyMember.employer_id.in_(unit_ids)).order_by(PartyMember.name, PartyMember.id))
     return db.session.execute(reports._scoped(query, PartyMember, ctx)).all()
 
 
-def _checkins(ctx, member_ids):
-    """{member id: (community name, date, counts for the period, status for the period)}: the
-    check-in that counts for the period (reports.checked_in_members), else the latest one."""
+def _checkins(ctx, communities):
+    """{member id: (community name, date, counts for the period, status for the period)} for
+    ``communities`` {member id: the community they live in}: the latest check-in that makes the
+    member checked in for the period (definitions.member_is_checked_in), else the latest one."""
     from models import MEMBER_CHECKIN_STATUS, Area, MemberCheckin as C
 
-    counting = set(db.session.execute(reports.checked_in_members(ctx).where(C.member_id.in_(member_ids))).scalars())
-    query = (select(C.member_id, C.status, C.registered_on, C.confirmed_on, Area.name)
+    query = (select(C.member_id, C.status, C.registered_on, C.confirmed_on, C.valid_until, C.community_id, Area.name)
              .outerjoin(Area, Area.id == C.community_id)
-             .where(C.member_id.in_(member_ids)).order_by(C.registered_on, C.id))
+             .where(C.member_id.in_(list(communities))).order_by(C.registered_on, C.id))
     result = {}
-    for member_id, status, registered_on, confirmed_on, community in db.session.execute(
-            reports._scoped(query, C, ctx)):
-        valid = member_id in counting and status in ("confirmed", "expired")
+    for row in db.session.execute(reports._scoped(query, C, ctx)):
+        member_id, status, registered_on, confirmed_on, valid_until, community_id, community = row
+        checkin = (status, registered_on, confirmed_on, valid_until, community_id)
+        valid = defs.member_is_checked_in(communities[member_id], [checkin], ctx.start, ctx.end)
         previous = result.get(member_id)
         if previous is not None and previous[2] and not valid:
             continue  # keep the check-in that counts over a later one that does not
@@ -127,7 +130,7 @@ def _grades(ctx, member_ids):
     a year's grade over a quarter's, and the latest quarter."""
     from models import Evaluation, GradeOption
 
-    labels = reports.evaluation_periods(ctx.start, ctx.end)
+    labels = defs.evaluation_periods(ctx.start, ctx.end)
     if not labels:
         return {}
     query = (select(Evaluation.member_id, Evaluation.period, GradeOption.name)
@@ -165,7 +168,7 @@ def build_letters(ctx, unit_ids=None, issued_on=None):
         return []
     members = _members(ctx, [u.id for u in units])
     member_ids = [m.id for m in members]
-    checkins = _checkins(ctx, member_ids) if member_ids else {}
+    checkins = _checkins(ctx, {m.id: m.community_id for m in members}) if member_ids else {}
     service = _service(ctx, member_ids) if member_ids else {}
     grades = _grades(ctx, member_ids) if member_ids else {}
     by_unit = {}

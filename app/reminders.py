@@ -17,6 +17,10 @@ One scan at a moment ``now`` (naive UTC; dates are judged in Asia/Shanghai):
    exponential backoff (app/channels.py), up to a limit; deliveries of records deleted or signed
    off meanwhile are cancelled.
 
+What is due is judged by the business definitions (app/statistics/definitions.py): overdue and
+closed resolutions and their warning level, members and units checked in for the quarter, the
+quarter's service quota, the quarter itself. The texts quote the same figures.
+
 A killed scan loses nothing: unsent claims stay pending and expired leases are taken again.
 """
 import re
@@ -25,24 +29,23 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import current_app, g, has_app_context
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import String, and_, case, cast, exists, func, literal, or_, select, true, union_all, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import aliased
 
 from app import channels as channel_mod
+from app import stats
 from app.extensions import db
-from app.scope import GLOBAL_ROLES
+from app.scope import GLOBAL_ROLES, UNRESTRICTED, Scope
+from app.statistics import definitions as defs
+from app.statistics.definitions import ESCALATING_KINDS
 from app.validation import record_rule
-from models.base import LOCAL_TIMEZONE, local_now
+from models.base import LOCAL_TIMEZONE
 
 TIMEZONE = LOCAL_TIMEZONE
-LEVEL_TAGS = {0: "【蓝色提醒】", 1: "【黄色预警】", 2: "【红色预警】"}
-ESCALATING_KINDS = ("resolution_due", "resolution_overdue")
-QUARTER_KINDS = ("member_not_checked_in", "member_quota", "unit_report_missing")
 GROUP_LINES = 20  # lines listed in one grouped message; the rest are counted and linked
-DEFAULT_WARNING = {"due_days": 3, "yellow_after": 1, "red_after": 8}
 
 # ------------------------------------------------------------------------------------------------
 # What each kind watches: its target table, its recipients and its template fields.
@@ -102,17 +105,9 @@ def parse_moment(text):
     return moment.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
 
 
-def quarter_of(day):
-    """(label '2026Q4', first day, last day) of the quarter holding ``day``."""
-    q = (day.month - 1) // 3
-    start = date(day.year, 3 * q + 1, 1)
-    end = date(day.year + (q == 3), (3 * q + 3) % 12 + 1, 1) - timedelta(days=1)
-    return f"{day.year}Q{q + 1}", start, end
-
-
 @dataclass
 class Moment:
-    """Everything a scan needs to know about ``now``."""
+    """Everything a scan needs to know about ``now``: the district's date and its quarter."""
 
     now: datetime
     today: date = None
@@ -122,71 +117,12 @@ class Moment:
     month: str = ""
 
     def __post_init__(self):
-        self.today = local_now(self.now).date()
-        self.quarter, self.quarter_start, self.quarter_end = quarter_of(self.today)
+        self.today = defs.today(self.now)
+        self.quarter, self.quarter_start, self.quarter_end = defs.quarter_of(self.today)
         self.month = f"{self.today:%Y-%m}"
 
     def day_start(self, day):
         return datetime.combine(day, time.min)
-
-
-# ------------------------------------------------------------------------------------------------
-# The warning colour of a resolution (blue → yellow → red), from the rules' numbers
-# ------------------------------------------------------------------------------------------------
-
-
-def warning_thresholds():
-    """{due_days, yellow_after, red_after} from the enabled resolution rules (the shipped numbers
-    when there are none); cached for the request or app context."""
-    cached = g.get("_gongjian_warning") if has_app_context() else None
-    if cached is not None:
-        return cached
-    from models import ReminderRule
-
-    rows = db.session.execute(select(ReminderRule.kind, ReminderRule.offset_days, ReminderRule.escalate_after_days)
-                              .where(ReminderRule.kind.in_(ESCALATING_KINDS), ReminderRule.enabled.is_(True))).all()
-    due = [r.offset_days for r in rows if r.kind == "resolution_due"]
-    overdue = [r for r in rows if r.kind == "resolution_overdue"]
-    result = dict(DEFAULT_WARNING)
-    if due:
-        result["due_days"] = max(due)
-    if overdue:
-        result["yellow_after"] = max(1, min(r.offset_days for r in overdue))
-        reds = [max(1, r.offset_days) + r.escalate_after_days for r in overdue if r.escalate_after_days is not None]
-        result["red_after"] = min(reds) if reds else None
-    if has_app_context():
-        g._gongjian_warning = result
-    return result
-
-
-def warning_colour(deadline, status, today=None):
-    """'blue' (due within N days), 'yellow' (overdue), 'red' (overdue N more days) or None."""
-    if deadline is None or status == "done":
-        return None
-    today = today or local_now().date()
-    limits = warning_thresholds()
-    late = (today - deadline).days
-    if limits["red_after"] is not None and late >= limits["red_after"]:
-        return "red"
-    if late >= limits["yellow_after"]:
-        return "yellow"
-    if late >= -limits["due_days"]:
-        return "blue"
-    return None
-
-
-def warning_sql(model, today=None):
-    """The warning colour as SQL (its label), for exports of the resolution list."""
-    from models import WARNING_LEVELS
-
-    today = today or local_now().date()
-    limits = warning_thresholds()
-    whens = [(model.status == "done", literal(None, String))]
-    if limits["red_after"] is not None:
-        whens.append((model.deadline <= today - timedelta(days=limits["red_after"]), str(WARNING_LEVELS.label("red"))))
-    whens += [(model.deadline <= today - timedelta(days=limits["yellow_after"]), str(WARNING_LEVELS.label("yellow"))),
-              (model.deadline <= today + timedelta(days=limits["due_days"]), str(WARNING_LEVELS.label("blue")))]
-    return case(*whens, else_=literal(None, String))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -204,27 +140,28 @@ def _day(column, length=10):
     return func.substr(cast(column, String), 1, length)
 
 
+def _limits(rule):
+    return defs.rule_limits(rule.kind, rule.offset_days, rule.escalate_after_days)
+
+
 def _resolution_due(rule, m):
+    """Level 0 (blue) reached by the rule's numbers, and not overdue yet."""
     from models import Resolution
 
     return select(*_target_columns(Resolution.id, Resolution.area_id, _day(Resolution.deadline))).where(
-        Resolution.status != "done", Resolution.deadline >= m.today,
-        Resolution.deadline <= m.today + timedelta(days=rule.offset_days))
+        defs.warning_reached_sql(Resolution, 0, m.today, _limits(rule)), ~defs.overdue_sql(Resolution, m.today))
 
 
 def _resolution_overdue(rule, m):
     """Level 1 (yellow) from ``offset_days`` after the deadline; level 2 (red) from
-    ``escalate_after_days`` more. Every level reached is claimed (a scan that missed yellow still
-    tells the community admin)."""
+    ``escalate_after_days`` more (the rule's numbers, definitions.warning_reached_sql). Every
+    level reached is claimed (a scan that missed yellow still tells the community admin)."""
     from models import Resolution
 
-    yellow = max(1, rule.offset_days)
-    levels = [select(*_target_columns(Resolution.id, Resolution.area_id, _day(Resolution.deadline), 1)).where(
-        Resolution.status != "done", Resolution.deadline <= m.today - timedelta(days=yellow))]
-    if rule.escalate_after_days is not None:
-        levels.append(select(*_target_columns(Resolution.id, Resolution.area_id, _day(Resolution.deadline), 2))
-                      .where(Resolution.status != "done",
-                             Resolution.deadline <= m.today - timedelta(days=yellow + rule.escalate_after_days)))
+    limits = _limits(rule)
+    levels = [select(*_target_columns(Resolution.id, Resolution.area_id, _day(Resolution.deadline), level))
+              .where(defs.warning_reached_sql(Resolution, level, m.today, limits))
+              for level in (1, 2) if level in defs.warning_bounds(m.today, limits)]
     return union_all(*levels) if len(levels) > 1 else levels[0]
 
 
@@ -250,14 +187,19 @@ def _in_quarter_window(rule, m):
     return m.today >= m.quarter_end - timedelta(days=rule.offset_days)
 
 
+def checked_in(m):
+    """SQL: the member (``PartyMember``) is checked in for the scan's quarter."""
+    return defs.member_checked_in_sql(m.quarter_start, m.quarter_end)
+
+
 def _member_not_checked_in(rule, m):
-    from models import MemberCheckin, PartyMember
+    """Members not checked in for the quarter, ``offset_days`` before it ends."""
+    from models import PartyMember
 
     if not _in_quarter_window(rule, m):
         return None
-    live = exists().where(MemberCheckin.member_id == PartyMember.id,
-                          MemberCheckin.status.in_(("registered", "confirmed")))
-    return select(*_target_columns(PartyMember.id, PartyMember.area_id, literal(m.quarter))).where(~live)
+    return select(*_target_columns(PartyMember.id, PartyMember.area_id, literal(m.quarter))).where(
+        ~checked_in(m))
 
 
 def _member_reregister(rule, m):
@@ -272,42 +214,38 @@ def _member_reregister(rule, m):
                           MemberCheckin.valid_until <= m.today + timedelta(days=rule.offset_days), ~later)
 
 
-def quarter_quota():
-    """The active quarterly service quota (min activities, hours, points), or None."""
-    from models import ServiceQuota
-
-    return db.session.execute(select(ServiceQuota.min_activities, ServiceQuota.min_hours, ServiceQuota.min_points)
-                              .where(ServiceQuota.period == "quarter", ServiceQuota.active.is_(True))
-                              .order_by(ServiceQuota.id).limit(1)).first()
+def quarter_quota(m):
+    """The quarter's service quota (definitions.applicable_quota), or None."""
+    return defs.applicable_quota(m.quarter_start, m.quarter_end)
 
 
 def service_totals(m, member_ids=None):
-    """Per member (of ``member_ids``, or all): activities, hours and points served this quarter."""
+    """Subquery per member (of ``member_ids``, or all): the quarter's service totals."""
     from models import ServiceRecord
 
-    query = select(ServiceRecord.member_id.label("member_id"), func.count().label("activities"),
-                   func.sum(ServiceRecord.hours).label("hours"), func.sum(ServiceRecord.points).label("points")
-                   ).where(ServiceRecord.member_id.isnot(None), ServiceRecord.served_on >= m.quarter_start,
-                           ServiceRecord.served_on <= m.today)
+    query = defs.service_totals(m.quarter_start, m.quarter_end)
     if member_ids is not None:
         query = query.where(ServiceRecord.member_id.in_(member_ids))
-    return query.group_by(ServiceRecord.member_id).subquery("totals")
+    return query.subquery("totals")
+
+
+def _under_quota(m, quota):
+    """(members checked in for the quarter who have not met its quota, the totals subquery)."""
+    totals = service_totals(m)
+    met = defs.meets_quota_sql(totals.c.activities, totals.c.hours, totals.c.points, quota)
+    return and_(checked_in(m), ~met), totals
 
 
 def _member_quota(rule, m):
-    """Checked-in (confirmed) members under the quarter's quota, ``offset_days`` before it ends."""
-    from models import MemberCheckin, PartyMember
+    """Members checked in for the quarter under its quota, ``offset_days`` before it ends."""
+    from models import PartyMember
 
-    quota = quarter_quota() if _in_quarter_window(rule, m) else None
+    quota = quarter_quota(m) if _in_quarter_window(rule, m) else None
     if quota is None:
         return None
-    totals = service_totals(m)
-    confirmed = exists().where(MemberCheckin.member_id == PartyMember.id, MemberCheckin.status == "confirmed")
-    under = or_(func.coalesce(totals.c.activities, 0) < quota.min_activities,
-                func.coalesce(totals.c.hours, 0) < quota.min_hours,
-                func.coalesce(totals.c.points, 0) < quota.min_points)
+    under, totals = _under_quota(m, quota)
     return select(*_target_columns(PartyMember.id, PartyMember.area_id, literal(m.quarter))).select_from(
-        PartyMember).outerjoin(totals, totals.c.member_id == PartyMember.id).where(confirmed, under)
+        PartyMember).outerjoin(totals, totals.c.member_id == PartyMember.id).where(under)
 
 
 def _agreement_expiring(rule, m):
@@ -321,15 +259,15 @@ def _agreement_expiring(rule, m):
 
 
 def _unit_report_missing(rule, m):
-    """Confirmed unit check-ins with no quarterly co-building report (models/unit_report.py) for
-    this quarter, ``offset_days`` before the quarter ends."""
+    """Unit check-ins that count for the quarter (definitions.unit_checkin_counts) with no
+    quarterly co-building report (models/unit_report.py) for it, ``offset_days`` before it ends."""
     from models import UnitCheckin, UnitReport
 
     if not _in_quarter_window(rule, m):
         return None
     reported = exists().where(UnitReport.checkin_id == UnitCheckin.id, UnitReport.quarter == m.quarter)
     return select(*_target_columns(UnitCheckin.id, UnitCheckin.area_id, literal(m.quarter))).where(
-        UnitCheckin.status == "confirmed", ~reported)
+        defs.unit_checkin_counts_sql(m.quarter_end), ~reported)
 
 
 def _monthly_digest(rule, m):
@@ -405,10 +343,12 @@ def area_reach():
 
 
 class Sources:
-    """What the recipient SELECTs of one claim share: the targets ``t`` and the area reach CTE."""
+    """What the recipient SELECTs of one claim share: the targets ``t``, the scan's moment and
+    the area reach CTE."""
 
-    def __init__(self, t):
+    def __init__(self, t, moment):
         self.t = t
+        self.moment = moment
         # MATERIALIZED: computed once, then joined on area_id (both databases honour the hint).
         self.reach = area_reach().cte("area_reach").prefix_with("MATERIALIZED")
 
@@ -469,7 +409,7 @@ def _note_taker(src):
 
 def _recipient_selects(kind, code, src):
     """The SELECTs (to be UNIONed) of one recipient code for the targets ``src.t``."""
-    from models import Agreement, Area, MemberCheckin, Meeting, PartyMember, Resolution, UnitCheckin
+    from models import Agreement, Area, Meeting, PartyMember, Resolution, UnitCheckin
     from models.meeting import meeting_unit, resolution_co_unit
 
     t = src.t
@@ -497,10 +437,9 @@ def _recipient_selects(kind, code, src):
     if code == "area_members":
         area, on_area = _target_area(t)
         home = aliased(Area, name="home")
-        checked_in = exists().where(MemberCheckin.member_id == PartyMember.id, MemberCheckin.status == "confirmed")
         return [select(*_row(t, "member", PartyMember.id)).select_from(t).join(area, on_area)
                 .join(home, home.path.startswith(area.path)).join(PartyMember, PartyMember.area_id == home.id)
-                .where(checked_in)]
+                .where(checked_in(src.moment))]
     if code == "note_taker":
         return _note_taker(src)
     if code == "member":
@@ -514,14 +453,14 @@ def _recipient_selects(kind, code, src):
     raise ValueError(f"recipient {code!r} does not apply to {kind}")
 
 
-def recipients(rule, t):
+def recipients(rule, t, moment):
     """Every (target, recipient) of the rule; the red level has its own recipients when given."""
     groups = [(None, rule.recipient_codes(0))]
     if rule.kind == "resolution_overdue" and rule.escalation_recipients:
         groups = [(lambda level: level < 2, rule.recipient_codes(0)),
                   (lambda level: level >= 2, rule.recipient_codes(2))]
     selects = []
-    src = Sources(t)
+    src = Sources(t, moment)
     for level_filter, codes in groups:
         for code in codes:
             if code not in allowed_recipients(rule.kind):
@@ -580,7 +519,7 @@ def claim(rule, moment, enabled_channels):
     if targets is None:
         return 0
     t = targets.cte("t")
-    found = recipients(rule, t)
+    found = recipients(rule, t, moment)
     r = found.cte("r") if found is not None else None
     branches = []
     for channel in rule.channel_codes():
@@ -713,7 +652,7 @@ def lease(clock, enabled, settings):
 
 # A delivery not sent yet is cancelled when its target is gone or no longer needs chasing.
 STILL_NEEDED = {
-    "resolution": lambda: ("Resolution", lambda model: model.status != "done"),
+    "resolution": lambda: ("Resolution", defs.open_sql),
     "meeting": lambda: ("Meeting", None),
     "party_member": lambda: ("PartyMember", None),
     "agreement": lambda: ("Agreement", None),
@@ -938,7 +877,8 @@ def render(template, context):
 def build_message(group, items, contexts, rule, settings):
     """The message of one group: the rule's text for one item, or a numbered list (the first
     GROUP_LINES items, then how many more) linking to the list screen."""
-    tag = LEVEL_TAGS.get(group.level, "") if rule.kind in ESCALATING_KINDS else ""
+    warning = defs.WARNINGS[group.level] if 0 <= group.level < len(defs.WARNINGS) else None
+    tag = warning.tag_zh if warning is not None and rule.kind in ESCALATING_KINDS else ""
     lines = []
     for target_type, target_id in items:
         context = contexts.get((target_type, target_id))
@@ -1003,12 +943,12 @@ def _resolution_contexts(ids, moment):
     result = {}
     for r in rows:
         late = (moment.today - r.deadline).days
+        colour = defs.warning_colour(r.deadline, r.status, moment.today)
         result[r.id] = {
             "title": r.title, "deadline": _cn_date(r.deadline), "lead_person": r.lead_person or "",
             "lead_unit": r.lead_unit or "", "meeting": r.meeting, "area": r.area, "days_left": max(0, -late),
-            "days_overdue": max(0, late),
-            "colour": {"blue": "蓝色", "yellow": "黄色", "red": "红色"}.get(
-                warning_colour(r.deadline, r.status, moment.today), "")}
+            "days_overdue": late if defs.is_overdue(r.deadline, r.status, moment.today) else 0,
+            "colour": defs.WARNING_BY_COLOUR[colour].name_zh if colour else ""}
     return result
 
 
@@ -1027,7 +967,7 @@ def _meeting_contexts(ids, moment):
 def _member_contexts(ids, moment):
     from models import Area, MemberCheckin, PartyMember
 
-    quota = quarter_quota()
+    quota = quarter_quota(moment)
     totals = service_totals(moment, ids)
     valid_until = select(func.max(MemberCheckin.valid_until)).where(
         MemberCheckin.member_id == PartyMember.id).scalar_subquery()
@@ -1040,8 +980,8 @@ def _member_contexts(ids, moment):
                    "quarter_end": _cn_date(moment.quarter_end), "valid_until": _cn_date(r.valid_until),
                    "activities": r.activities or 0, "hours": _number(r.hours), "points": _number(r.points),
                    "min_activities": quota.min_activities if quota else "",
-                   "min_hours": _number(quota.min_hours) if quota else "",
-                   "min_points": _number(quota.min_points) if quota else ""} for r in rows}
+                   "min_hours": defs.number(quota.min_hours) if quota else "",
+                   "min_points": defs.number(quota.min_points) if quota else ""} for r in rows}
 
 
 def _agreement_contexts(ids, moment):
@@ -1068,78 +1008,42 @@ def _checkin_contexts(ids, moment):
 
 
 def _digest_contexts(ids, moment):
+    """Each admin's figures, counted for their scope exactly as their home page counts them
+    (app/stats.py): one set of queries per distinct scope, a few hundred a month at most."""
     from flask_appbuilder.security.sqla.models import User
+
+    from models import Agreement, Area
 
     admins = reach().where(User.id.in_(ids)).subquery()
     users = db.session.execute(select(admins.c.user_id, admins.c.scope_path, admins.c.scope_area_id)).all()
-    if not users:
-        return {}
-    figures = area_figures(moment)
-    names = {area_id: name for area_id, (_path, name) in figures["areas"].items()}
-    result = {}
+    names = dict(db.session.execute(select(Area.id, Area.name).where(
+        Area.id.in_({area_id for _u, _p, area_id in users if area_id is not None}))).all())
+    by_scope, result = {}, {}
     for user_id, scope_path, scope_area_id in users:
         if user_id in result:
             continue
-        totals = figures_for(figures, scope_path)
+        if scope_path not in by_scope:
+            scope = UNRESTRICTED if scope_path is None else Scope(area_path=scope_path)
+            expiring = and_(Agreement.ends_on >= moment.today, Agreement.ends_on <= moment.today + timedelta(days=30))
+            by_scope[scope_path] = (stats.scope_counts(scope, moment.today), stats.quarter_figures(scope, moment.today),
+                                    stats.count(Agreement, scope, expiring))
+        counts, quarter, expiring_count = by_scope[scope_path]
         result[user_id] = {
             "area": names.get(scope_area_id, "全区"), "month": f"{moment.today.year}年{moment.today.month}月",
-            "members": totals["members"], "checked_in": totals["checked_in"],
-            "checkin_rate": _percent(totals["checked_in"], totals["members"]),
-            "service_rate": _percent(totals["checked_in"] - totals["under_quota"], totals["checked_in"]),
-            "overdue": totals["overdue"], "open_resolutions": totals["open_resolutions"],
-            "expiring": totals["expiring"]}
+            "members": quarter["members"], "checked_in": quarter["members_checked_in"],
+            "checkin_rate": _percent(quarter["member_rate"]), "service_rate": _percent(quarter["completion_rate"]),
+            "overdue": counts["overdue_resolutions"], "open_resolutions": counts["open_resolutions"],
+            "expiring": expiring_count}
     return result
 
 
-def _percent(part, whole):
-    return f"{100.0 * part / whole:.1f}%" if whole else "—"
+def _percent(share):
+    return "—" if share is None else f"{100.0 * share:.1f}%"
 
 
 CONTEXT_LOADERS = {"resolution": _resolution_contexts, "meeting": _meeting_contexts,
                    "party_member": _member_contexts, "agreement": _agreement_contexts,
                    "unit_checkin": _checkin_contexts, "ab_user": _digest_contexts}
-
-
-def area_figures(moment, expiring_days=30):
-    """The digest's counts per area (GROUP BY area: a handful of queries for any district size)."""
-    from models import Agreement, Area, MemberCheckin, PartyMember, Resolution
-
-    def per_area(query):
-        return dict(db.session.execute(query).all())
-
-    confirmed = exists().where(MemberCheckin.member_id == PartyMember.id, MemberCheckin.status == "confirmed")
-    figures = {
-        "areas": {r.id: (r.path, r.name) for r in db.session.execute(select(Area.id, Area.path, Area.name))},
-        "members": per_area(select(PartyMember.area_id, func.count()).group_by(PartyMember.area_id)),
-        "checked_in": per_area(select(PartyMember.area_id, func.count()).where(confirmed)
-                               .group_by(PartyMember.area_id)),
-        "overdue": per_area(select(Resolution.area_id, func.count()).where(
-            Resolution.status != "done", Resolution.deadline < moment.today).group_by(Resolution.area_id)),
-        "open_resolutions": per_area(select(Resolution.area_id, func.count()).where(Resolution.status != "done")
-                                     .group_by(Resolution.area_id)),
-        "expiring": per_area(select(Agreement.area_id, func.count()).where(
-            Agreement.ends_on >= moment.today, Agreement.ends_on <= moment.today + timedelta(days=expiring_days))
-            .group_by(Agreement.area_id)),
-        "under_quota": {},
-    }
-    quota = quarter_quota()
-    if quota is not None:
-        totals = service_totals(moment)
-        under = or_(func.coalesce(totals.c.activities, 0) < quota.min_activities,
-                    func.coalesce(totals.c.hours, 0) < quota.min_hours,
-                    func.coalesce(totals.c.points, 0) < quota.min_points)
-        figures["under_quota"] = per_area(select(PartyMember.area_id, func.count()).select_from(PartyMember)
-                                          .outerjoin(totals, totals.c.member_id == PartyMember.id)
-                                          .where(confirmed, under).group_by(PartyMember.area_id))
-    return figures
-
-
-def figures_for(figures, scope_path):
-    """Sum the per-area counts over the areas of one scope (all of them for a district-wide role)."""
-    inside = [area_id for area_id, (path, _name) in figures["areas"].items()
-              if scope_path is None or path.startswith(scope_path)]
-    keys = ("members", "checked_in", "overdue", "open_resolutions", "expiring", "under_quota")
-    return {key: sum(figures[key].get(area_id, 0) for area_id in inside) for key in keys}
 
 
 # ------------------------------------------------------------------------------------------------

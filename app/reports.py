@@ -6,29 +6,23 @@ the formatted XLSX export (``write_report_xlsx``, run by the export job runner) 
 dashboard (``dashboard_figures``) all call the same function through the ``REPORTS`` registry.
 
 Every query goes through app/scope.py (``restrict``) with the acting user's scope, and then once
-more with the chosen area's subtree, so a community admin's report never counts a record of the
-next community. Figures are counted with set-based SQL (one GROUP BY per figure, grouped by area,
-unit or meeting) and rolled up to community, street and total in Python over the area tree, which
-is small (thousands of nodes at most); no query runs per row.
+more with the chosen area's subtree, so a community admin's report never counts a unit, member,
+service record or resolution of the next community (whether a counted member or unit is checked
+in is answered alike in every view: see the definitions). Figures are counted with set-based SQL
+(one GROUP BY per figure, grouped by area, unit or meeting) and rolled up to community, street
+and total in Python over the area tree, which is small (thousands of nodes at most); no query
+runs per row.
 
-Definitions (the docstrings of the functions below say the same, precisely):
+The words (checked in, met the quota, closed, overdue, the quota of a period, the quarter) are
+defined once in app/statistics/definitions.py; this module counts with them. Beyond them:
 
-* A member is **checked in for the period** when a check-in of theirs was confirmed by the
-  community on or before the period's last day and was still valid on or after its first day:
-  status ``confirmed`` (valid until ``valid_until``, or open-ended) or ``expired`` with a
-  ``valid_until`` inside or after the period. Check-ins only ``registered`` (slip in, not yet
-  confirmed) do not count.
-* A unit is **checked in for the period** when it has a ``confirmed`` check-in confirmed on or
-  before the period's last day (unit check-ins keep no end date, so ``expired`` ones do not count).
 * **Members on record** are the in-service Party members the back-office holds (the roster as it
   is now), counted where they live (street / community) or by employer (unit). A unit's member
   check-in rate over the whole district is measured against its declared number of members
   (``Unit.member_count``, or the members on record if more), in a narrower view against its
   members on record there (``unit_rates``).
-* The **service quota** is the active ``ServiceQuota`` of the period's kind (a period of up to 93
-  days uses the quarterly quota, a longer one the yearly quota; the other kind if that one is
-  missing); a checked-in member **met the quota** when their service records dated in the period
-  reach its minimum activities, hours and points (all three).
+* Closure figures count the resolutions of the meetings held in the period: closed by its end,
+  overdue on its end (or today, for a period not over yet).
 """
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -36,12 +30,13 @@ from typing import Callable, Optional
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, select
 
 from app.extensions import db
 from app.scope import Scope, area_in_scope, current_scope, restrict
+from app.statistics import definitions as defs
+from app.statistics.definitions import Quota, applicable_quota, evaluation_periods, quarter_bounds, rate
 
-QUARTER_DAYS = 93  # a period up to this long is measured against the quarterly quota
 DEFAULT_THRESHOLD = 95.0
 
 
@@ -60,20 +55,6 @@ class ReportParamError(ValueError):
 
 
 @dataclass(frozen=True)
-class Quota:
-    name: str
-    period: str
-    min_activities: int
-    min_hours: float
-    min_points: float
-
-    def describe(self):
-        return _("%(name)s: at least %(activities)s activities, %(hours)s hours and %(points)s points",
-                 name=self.name, activities=self.min_activities, hours=_num(self.min_hours),
-                 points=_num(self.min_points))
-
-
-@dataclass(frozen=True)
 class ReportContext:
     """Everything a figure depends on, as plain values (safe across commits and in a worker)."""
 
@@ -85,7 +66,7 @@ class ReportContext:
     area_path: Optional[str] = None
     threshold: float = DEFAULT_THRESHOLD
     quota: Optional[Quota] = None
-    today: date = field(default_factory=date.today)
+    today: date = field(default_factory=defs.today)  # the district's date
 
     @property
     def as_of(self):
@@ -94,6 +75,7 @@ class ReportContext:
 
     @property
     def end_exclusive(self):
+        """The moment after the period's last day (local time, like ``Meeting.held_at``)."""
         return datetime.combine(self.end + timedelta(days=1), datetime.min.time())
 
     def params(self):
@@ -102,19 +84,6 @@ class ReportContext:
 
     def area_label(self):
         return self.area_name or (_("the whole district") if self.scope.unrestricted else _("your area"))
-
-
-def _num(value):
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def quarter_bounds(day=None):
-    """First and last day of the calendar quarter holding ``day`` (today by default)."""
-    day = day or date.today()
-    first_month = 3 * ((day.month - 1) // 3) + 1
-    start = date(day.year, first_month, 1)
-    end = date(day.year + (first_month + 2) // 12, (first_month + 2) % 12 + 1, 1) - timedelta(days=1)
-    return start, end
 
 
 def _parse_date(value, name):
@@ -147,7 +116,7 @@ def make_context(params=None, scope=None, today=None):
     context; a missing period means the current quarter. Raises ``ReportParamError``."""
     params = params or {}
     scope = scope or current_scope()
-    today = today or date.today()
+    today = today or defs.today()
     default_start, default_end = quarter_bounds(today)
     start = _parse_date(params.get("start") or default_start, "start")
     end = _parse_date(params.get("end") or default_end, "end")
@@ -182,45 +151,12 @@ def checkin_threshold():
         return DEFAULT_THRESHOLD
 
 
-def applicable_quota(start, end):
-    """The active quota of the period's kind (quarter up to 93 days, else year), else of the
-    other kind, else None. Among several of a kind the oldest (lowest id) applies."""
-    from models import ServiceQuota
-
-    kind = "quarter" if (end - start).days + 1 <= QUARTER_DAYS else "year"
-    rows = db.session.execute(select(ServiceQuota).where(ServiceQuota.active.is_(True))
-                              .order_by(ServiceQuota.id)).scalars().all()
-    chosen = next((q for q in rows if q.period == kind), None) or (rows[0] if rows else None)
-    if chosen is None:
-        return None
-    return Quota(chosen.name, chosen.period, chosen.min_activities or 0, chosen.min_hours or 0.0,
-                 chosen.min_points or 0.0)
-
-
 def _scoped(query, model, ctx):
     """The user's scope, then the chosen area's subtree: the only way a report reads a table."""
     query = restrict(query, model, ctx.scope)
     if ctx.area_path is not None:
         query = restrict(query, model, Scope(area_path=ctx.area_path))
     return query
-
-
-def rate(numerator, denominator):
-    """A share between 0 and 1, or None when there is nothing to measure."""
-    return numerator / denominator if denominator else None
-
-
-def evaluation_periods(start, end):
-    """Evaluation period labels ("2026", "2026Q3") whose whole span lies inside [start, end]."""
-    labels = []
-    for year in range(start.year, end.year + 1):
-        if date(year, 1, 1) >= start and date(year, 12, 31) <= end:
-            labels.append(str(year))
-        for quarter in range(1, 5):
-            q_start, q_end = quarter_bounds(date(year, 3 * quarter, 1))
-            if q_start >= start and q_end <= end:
-                labels.append(f"{year}Q{quarter}")
-    return labels
 
 
 # ------------------------------------------------------------------------------------------------
@@ -289,29 +225,12 @@ class Buckets:
 # ------------------------------------------------------------------------------------------------
 
 
-def checked_in_members(ctx):
-    """Subquery of the ids of members checked in for the period (see the module docstring):
-    a check-in confirmed on or before ``end`` (confirmed_on, else registered_on) whose validity
-    reaches ``start`` — ``confirmed`` with no ``valid_until`` or one on/after ``start``, or
-    ``expired`` with a ``valid_until`` on/after ``start``. ``registered`` ones never count."""
-    from models import MemberCheckin as C
-
-    confirmed_by_end = func.coalesce(C.confirmed_on, C.registered_on) <= ctx.end
-    valid = or_(and_(C.status == "confirmed", or_(C.valid_until.is_(None), C.valid_until >= ctx.start)),
-                and_(C.status == "expired", C.valid_until >= ctx.start))
-    return _scoped(select(C.member_id).where(confirmed_by_end, valid), C, ctx)
-
-
 def service_totals(ctx):
-    """Subquery: per member, the service records dated in the period (count, hours, points).
-    Every record counts whoever verified it: the community enters them."""
-    from models import ServiceRecord as S
+    """Subquery: per member, the service records in the view dated in the period
+    (definitions.service_totals: member_id, activities, hours, points)."""
+    from models import ServiceRecord
 
-    query = (select(S.member_id.label("member_id"), func.count(S.id).label("activities"),
-                    func.sum(S.hours).label("hours"), func.sum(S.points).label("points"))
-             .where(S.member_id.is_not(None), S.served_on >= ctx.start, S.served_on <= ctx.end)
-             .group_by(S.member_id))
-    return _scoped(query, S, ctx).subquery()
+    return _scoped(defs.service_totals(ctx.start, ctx.end), ServiceRecord, ctx).subquery()
 
 
 def member_counts(ctx, group_by):
@@ -324,7 +243,7 @@ def member_counts(ctx, group_by):
     from models import PartyMember as M
 
     svc = service_totals(ctx)
-    is_in = M.id.in_(checked_in_members(ctx))
+    is_in = defs.member_checked_in_sql(ctx.start, ctx.end, M)
     met = quota_met(svc, ctx.quota)
     query = (select(group_by, func.count(M.id), func.sum(case((is_in, 1), else_=0)),
                     func.sum(case((and_(is_in, met), 1), else_=0)))
@@ -334,28 +253,15 @@ def member_counts(ctx, group_by):
 
 
 def quota_met(svc, quota):
-    """SQL condition: the member's period totals reach every minimum of the quota."""
-    if quota is None:
-        return False
-    return and_(func.coalesce(svc.c.activities, 0) >= quota.min_activities,
-                func.coalesce(svc.c.hours, 0) >= quota.min_hours,
-                func.coalesce(svc.c.points, 0) >= quota.min_points)
-
-
-def checked_in_units(ctx):
-    """Subquery of unit ids with a ``confirmed`` check-in, confirmed (else registered) on or
-    before the period's end, to a community in the view."""
-    from models import UnitCheckin as C
-
-    return _scoped(select(C.unit_id).where(C.status == "confirmed",
-                                           func.coalesce(C.confirmed_on, C.registered_on) <= ctx.end), C, ctx)
+    """SQL condition: the member's period totals (``service_totals``) meet the quota."""
+    return defs.meets_quota_sql(svc.c.activities, svc.c.hours, svc.c.points, quota)
 
 
 def unit_counts(ctx):
     """{area id where the unit is located: {"units", "units_checked_in"}} for units in the view."""
     from models import Unit
 
-    is_in = Unit.id.in_(checked_in_units(ctx))
+    is_in = defs.unit_checked_in_sql(ctx.end, Unit)
     query = select(Unit.area_id, func.count(Unit.id), func.sum(case((is_in, 1), else_=0))).group_by(Unit.area_id)
     return {area_id: {"units": n, "units_checked_in": int(c or 0)}
             for area_id, n, c in db.session.execute(_scoped(query, Unit, ctx))}
@@ -363,14 +269,14 @@ def unit_counts(ctx):
 
 def resolution_counts(ctx, *group_by):
     """{group key: {"resolutions", "closed", "overdue"}} over the resolutions of meetings held in
-    the period. closed: signed off (``done``) by the period's end; overdue: not closed by then
-    and past its deadline on ``as_of`` (the period's end, or today if the period is not over).
+    the period. closed: closed by the period's end; overdue: overdue on ``as_of`` (the period's
+    end, or today if the period is not over) — both as app/statistics/definitions.py says.
     ``group_by``: ``Resolution.area_id`` (the meeting's area), or meeting columns (the key is then
     the tuple of their values; ``MeetingType`` is joined for its name)."""
     from models import Meeting, MeetingType, Resolution as R
 
-    closed = and_(R.status == "done", or_(R.signed_off_at.is_(None), R.signed_off_at < ctx.end_exclusive))
-    overdue = and_(~closed, R.deadline < ctx.as_of)
+    closed = defs.closed_sql(R, ctx.end)
+    overdue = defs.overdue_sql(R, ctx.as_of)
     query = (select(*group_by, func.count(R.id), func.sum(case((closed, 1), else_=0)),
                     func.sum(case((overdue, 1), else_=0)))
              .join(Meeting, Meeting.id == R.meeting_id).join(MeetingType, MeetingType.id == Meeting.meeting_type_id)
@@ -418,7 +324,7 @@ def _checkin_row(ctx, counts, level):
         "unit_rate": rate(counts.get("units_checked_in", 0), units),
         "members": members, "members_checked_in": checked, "member_rate": rate(checked, members),
         "members_met_quota": counts.get("met_quota", 0) if ctx.quota else None,
-        "completion_rate": rate(counts.get("met_quota", 0), checked) if ctx.quota else None,
+        "completion_rate": defs.completion_rate(counts.get("met_quota", 0), checked) if ctx.quota else None,
         "_level": level,
     }
     row["flagged"] = _below(ctx, row["member_rate"]) or _below(ctx, row["unit_rate"])
@@ -501,7 +407,7 @@ def unit_rates(ctx):
     from models import Area
 
     pairs = (select(UnitCheckin.unit_id, Area.name).join(Area, Area.id == UnitCheckin.area_id)
-             .where(UnitCheckin.unit_id.in_(checked_in_units(ctx))).order_by(Area.code))
+             .where(defs.unit_checkin_counts_sql(ctx.end)).order_by(Area.code))
     for unit_id, name in db.session.execute(_scoped(pairs, UnitCheckin, ctx)):
         checked_to.setdefault(unit_id, []).append(name)
     rows = []
@@ -516,7 +422,8 @@ def unit_rates(ctx):
             "declared_members": unit.member_count or 0, "members": c.get("members", 0),
             "members_checked_in": c.get("checked_in", 0), "member_rate": rate(c.get("checked_in", 0), expected),
             "members_met_quota": c.get("met_quota", 0) if ctx.quota else None,
-            "completion_rate": rate(c.get("met_quota", 0), c.get("checked_in", 0)) if ctx.quota else None,
+            "completion_rate": (defs.completion_rate(c.get("met_quota", 0), c.get("checked_in", 0))
+                                if ctx.quota else None),
             "_unit_id": unit.id,
         }
         row["flagged"] = _below(ctx, row["member_rate"])
@@ -535,7 +442,7 @@ def flagged_units(ctx):
 def _closure_row(counts):
     total = counts.get("resolutions", 0)
     return {"resolutions": total, "closed": counts.get("closed", 0),
-            "closure_rate": rate(counts.get("closed", 0), total), "overdue": counts.get("overdue", 0)}
+            "closure_rate": defs.closure_rate(counts.get("closed", 0), total), "overdue": counts.get("overdue", 0)}
 
 
 def closure_areas(ctx):
@@ -741,7 +648,7 @@ def subtitle(ctx):
     quota = ctx.quota.describe() if ctx.quota else _("No active service quota: completion is not measured")
     return _("Period %(start)s to %(end)s · Area: %(area)s · Threshold %(threshold)s%% · %(quota)s",
              start=ctx.start.isoformat(), end=ctx.end.isoformat(), area=ctx.area_label(),
-             threshold=_num(ctx.threshold), quota=quota)
+             threshold=defs.number(ctx.threshold), quota=quota)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -878,10 +785,4 @@ def write_report_xlsx(name, params, path, progress=None, scope=None):
     return written
 
 
-def report_file_name(name, ctx):
-    title = str(report_title(name))
-    return f"{title}_{ctx.start:%Y%m%d}-{ctx.end:%Y%m%d}.xlsx"
-
-
-__all__ = ["REPORTS", "ReportParamError", "make_context", "compute", "write_report_xlsx", "dashboard_figures",
-           "quarter_bounds", "evaluation_periods", "rate"]
+__all__ = ["REPORTS", "ReportParamError", "make_context", "compute", "write_report_xlsx", "dashboard_figures"]

@@ -1,8 +1,13 @@
-"""Figures shown on the home page and dashboards, always counted through the scope."""
+"""Figures shown on the home page and dashboards, always counted through the scope and by the
+definitions of app/statistics/definitions.py (never by a stored status or a count of rows)."""
 from sqlalchemy import func, select
 
+from app import reports
 from app.extensions import db
-from app.scope import restrict, scope_for
+from app.roles import holds
+from app.scope import restrict, scope_for, subtree_area_ids
+from app.statistics import definitions as defs
+from models import Meeting, PartyMember, Resolution, Unit
 
 
 def count(model, scope, *where):
@@ -12,32 +17,52 @@ def count(model, scope, *where):
     return db.session.execute(restrict(query, model, scope)).scalar_one()
 
 
-def area_summary(user):
-    """The user's area and its key counts: units, members checked in, open resolutions…"""
-    from models import MemberCheckin, Meeting, PartyMember, Resolution, Unit, UnitCheckin
-
+def area_summary(user, today=None):
+    """The user's area and its key counts (``scope_counts``) on ``today`` (default: the
+    district's today)."""
     scope = scope_for(user)
     row = getattr(user, "scope", None)
+    return {"area": row.area if row is not None else None, "unit": row.unit if row is not None else None,
+            "unrestricted": scope.unrestricted, **scope_counts(scope, today or defs.today())}
+
+
+def scope_counts(scope, day):
+    """The key counts of a scope on ``day`` (the home page's, the monthly digest's):
+
+    * units located in the area and, of them, units checked in for the quarter of ``day``;
+      members on record (living in the area) and, of them, members checked in for the quarter —
+      the same figures the quarter's rates divide (``quarter_figures``); a member with several
+      check-ins counts once;
+    * meetings; resolutions still open (not closed) and, of them, those overdue on ``day`` — by
+      the deadline, whatever status is stored."""
+    start, end = defs.quarter_bounds(day)
+    # Units count where they are located, as in the reports (the scope also lets a community see
+    # the units located elsewhere that checked in to it).
+    located = [Unit.area_id.in_(subtree_area_ids(scope.area_path))] if scope.area_path is not None else []
+    units_in = defs.unit_checked_in_sql(end)
+    members_in = defs.member_checked_in_sql(start, end)
     return {
-        "area": row.area if row is not None else None,
-        "unit": row.unit if row is not None else None,
-        "unrestricted": scope.unrestricted,
-        "units": count(Unit, scope),
-        "unit_checkins_confirmed": count(UnitCheckin, scope, UnitCheckin.status == "confirmed"),
+        "start": start,
+        "end": end,
+        "units": count(Unit, scope, *located),
+        "units_checked_in": count(Unit, scope, *located, units_in),
         "members": count(PartyMember, scope),
-        "members_checked_in": count(MemberCheckin, scope, MemberCheckin.status == "confirmed"),
+        "members_checked_in": count(PartyMember, scope, members_in),
         "meetings": count(Meeting, scope),
-        "open_resolutions": count(Resolution, scope, Resolution.status.in_(("open", "in_progress", "overdue"))),
-        "overdue_resolutions": count(Resolution, scope, Resolution.status == "overdue"),
+        "open_resolutions": count(Resolution, scope, defs.open_sql(Resolution)),
+        "overdue_resolutions": count(Resolution, scope, defs.overdue_sql(Resolution, day)),
     }
 
 
-def quarter_rates(user):
+def quarter_figures(scope, day):
+    """The check-in and service completion figures of a scope for the quarter of ``day``: the
+    total row of the statistics report ``area_rates`` (what the home page's rates show)."""
+    return reports.area_rates(reports.make_context({}, scope=scope, today=day))[-1]
+
+
+def quarter_rates(user, today=None):
     """The current quarter's check-in, service completion and closure rates of the user's area,
     from the statistics reports' own functions (app/reports.py); None for roles without reports."""
-    from app import reports
-    from app.roles import holds
-
     if not holds(user, "can_read", "Report"):
         return None
-    return reports.dashboard_figures(user)
+    return reports.dashboard_figures(user, today=today)

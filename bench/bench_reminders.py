@@ -189,7 +189,7 @@ def timed_scan(app, now):
 
 def scan_moment():
     """09:00 local time, 5 days before the current quarter ends (naive UTC)."""
-    from app.reminders import quarter_of
+    from app.statistics.definitions import quarter_of
 
     _label, _start, end = quarter_of(date.today())
     return datetime.combine(end - timedelta(days=5), dtime(9)) - timedelta(hours=8)

@@ -14,6 +14,9 @@ MEETING_STATUS = Choices(
     ("held", _l("Held")),
     ("minutes_filed", _l("Minutes filed")),
 )
+# Whether a resolution is closed, overdue, and its warning colour are computed from its status,
+# deadline and sign-off by app/statistics/definitions.py, never read from a stored status: any
+# status but "done" is open, and "overdue" (kept for records that carry it) says nothing more.
 RESOLUTION_STATUS = Choices(
     ("open", _l("Open")),
     ("in_progress", _l("In progress")),

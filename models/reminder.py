@@ -48,7 +48,6 @@ RECIPIENT_CODES = Choices(
     ("community_admin", _l("Community administrator")),
     ("street_admin", _l("Street administrator")),
     ("orgdept", _l("Organisation department")),
-    ("self", _l("The administrator (digest)")),
 )
 CHANNELS = Choices(
     ("inapp", _l("In-app notification")),
@@ -56,13 +55,12 @@ CHANNELS = Choices(
     ("webhook", _l("Group robot (webhook)")),
     ("sms", _l("SMS")),
 )
-# The escalation ladder of resolutions: 0 = blue (due soon), 1 = yellow (overdue), 2 = red.
+# The labels of the warning colours of resolutions (levels and thresholds: app/statistics/definitions.py).
 WARNING_LEVELS = Choices(
     ("blue", _l("Blue: due soon")),
     ("yellow", _l("Yellow: overdue")),
     ("red", _l("Red: overdue, escalated")),
 )
-LEVEL_COLOURS = {0: "blue", 1: "yellow", 2: "red"}
 DELIVERY_STATES = Choices(
     ("pending", _l("Waiting")),
     ("sending", _l("Sending")),
@@ -213,20 +211,3 @@ class Notification(Model):
 # screens and API filter on the signed-in user (views/notification.py), answering 404 otherwise.
 Notification.__scope_area__ = staticmethod(lambda area_path: true())
 Notification.__scope_unit__ = staticmethod(lambda unit_id: true())
-
-
-def _resolution_warning(resolution):
-    """The resolution's warning colour (blue / yellow / red, or None), from the reminder rules'
-    numbers and today's date (app/reminders.py computes it; shown on screens and in the API)."""
-    from app.reminders import warning_colour
-
-    return warning_colour(resolution.deadline, resolution.status)
-
-
-def install_resolution_warning():
-    from .meeting import Resolution
-
-    Resolution.warning = property(_resolution_warning)
-
-
-install_resolution_warning()

@@ -3,6 +3,7 @@ from flask import g, redirect, url_for
 from flask_appbuilder import IndexView, expose
 
 from app.stats import area_summary, quarter_rates
+from app.statistics.definitions import today
 
 
 class HomeView(IndexView):
@@ -15,5 +16,6 @@ class HomeView(IndexView):
         user = g.user if g.user is not None and g.user.is_authenticated else None
         if user is None:
             return redirect(url_for(self.appbuilder.sm.auth_view.__class__.__name__ + ".login"))
+        day = today()  # one day for every figure of the page
         return self.render_template(self.index_template, appbuilder=self.appbuilder,
-                                    summary=area_summary(user), rates=quarter_rates(user))
+                                    summary=area_summary(user, day), rates=quarter_rates(user, day))

@@ -4,16 +4,70 @@ from flask import abort
 from flask_appbuilder import expose
 from flask_appbuilder.security.decorators import has_access
 from flask_babel import get_locale
+from markupsafe import Markup, escape
+from marshmallow import fields
 
-from models import MEETING_STATUS, RESOLUTION_STATUS, AgendaItem, Meeting, MeetingType, Resolution
+from app.core import policy
+from app.scope import ScopedInterface
+from app.statistics.definitions import WARNING_BY_COLOUR, warning_colour, warning_sql
+from models import MEETING_STATUS, RESOLUTION_STATUS, WARNING_LEVELS, AgendaItem, Meeting, MeetingType, Resolution
 from views.base import AREA_SUBTREE, COMMUNITY_SEARCH, GongjianApi, GongjianModelView
-from views.reminder import warning_formatter, warning_sql
 
 MEETING_COLUMNS = ["meeting_type", "title", "area", "status", "held_at", "place", "convener", "note_taker",
                    "attendees", "units", "minutes"]
 RESOLUTION_COLUMNS = ["meeting", "title", "requirements", "lead_unit", "lead_person", "co_units", "co_owners",
                       "deadline", "status", "progress", "evidence", "evidence_file"]
 AGENDA_COLUMNS = ["meeting", "seq", "title", "proposer", "discussion"]
+
+
+# ---- the warning colour of a resolution: computed (app/statistics/definitions.py), not stored ----
+
+def resolution_warning(resolution):
+    """The resolution's warning colour today: "blue", "yellow", "red" or None."""
+    return warning_colour(resolution.deadline, resolution.status)
+
+
+def warning_formatter(colour):
+    """A resolution's warning colour as a coloured label (蓝色 / 黄色 / 红色 预警)."""
+    if not colour:
+        return ""
+    return Markup(f'<span class="label {WARNING_BY_COLOUR[colour].css} gj-warning gj-warning-{colour}">'
+                  f'{escape(str(WARNING_LEVELS.label(colour)))}</span>')
+
+
+class ResolutionInterface(ScopedInterface):
+    """Resolutions as screens read them: their columns and relations, plus ``warning``, a column
+    computed per row from the definitions (it has no SQL column to select, order or filter by)."""
+
+    COMPUTED = {"warning": resolution_warning}
+
+    def _get_attr_value(self, item, col):
+        if col in self.COMPUTED and isinstance(item, Resolution):
+            return self.COMPUTED[col](item)
+        return super()._get_attr_value(item, col)
+
+    def is_property(self, col_name):
+        return col_name in self.COMPUTED or super().is_property(col_name)
+
+    def is_function(self, col_name):
+        return col_name not in self.COMPUTED and super().is_function(col_name)
+
+
+class ResolutionSchemas(policy.PolicySchemaConverter):
+    """The API's schemas of resolutions: ``warning`` is dumped from the definitions."""
+
+    def _column2field(self, datamodel, column, nested=True, parent_schema_name=None):
+        if datamodel.obj is Resolution and column.name in ResolutionInterface.COMPUTED:
+            return fields.Function(ResolutionInterface.COMPUTED[column.name], dump_only=True)
+        return super()._column2field(datamodel, column, nested=nested, parent_schema_name=parent_schema_name)
+
+
+class WithResolutionWarning:
+    """Screens and APIs of resolutions read them through ``ResolutionInterface``."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.datamodel = ResolutionInterface(cls.model, related_via=cls.related_via)
 
 
 class AgendaItemView(GongjianModelView):
@@ -25,14 +79,15 @@ class AgendaItemView(GongjianModelView):
     base_order = ("seq", "asc")
 
 
-class ResolutionView(GongjianModelView):
+class ResolutionView(WithResolutionWarning, GongjianModelView):
     model = Resolution
     choice_columns = {"status": RESOLUTION_STATUS}
     list_columns = ["title", "meeting", "lead_person", "lead_unit", "deadline", "status", "warning"]
+    order_columns = ["title", "lead_person", "deadline", "status"]  # not the computed warning
     search_columns = ["title", "status", "deadline", "lead_person", "lead_unit", "community"]
     search_form_query_rel_fields = COMMUNITY_SEARCH
     show_columns = RESOLUTION_COLUMNS + ["warning", "area", "signed_off_by", "signed_off_at"]
-    formatters_columns = {"warning": warning_formatter}  # blue / yellow / red (app/reminders.py)
+    formatters_columns = {"warning": warning_formatter}  # blue / yellow / red
     export_sql = {"warning": warning_sql}  # the same colour in exports, as SQL
     add_columns = edit_columns = RESOLUTION_COLUMNS
     base_order = ("deadline", "asc")
@@ -91,9 +146,10 @@ class MeetingApi(GongjianApi):
     order_columns = ["id", "held_at", "title"]
 
 
-class ResolutionApi(GongjianApi):
+class ResolutionApi(WithResolutionWarning, GongjianApi):
     model = Resolution
     resource_name = "resolution"
+    model2schemaconverter = ResolutionSchemas
     choice_columns = {"status": RESOLUTION_STATUS}
     list_columns = ["id", "meeting_id", "title", "area_id", "community_id", "lead_unit_id", "lead_person",
                     "co_owners", "deadline", "status", "signed_off_by", "signed_off_at", "warning"]

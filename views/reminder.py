@@ -9,9 +9,9 @@ from wtforms import SelectMultipleField
 from wtforms.validators import Optional
 
 from app.extensions import db
-from app.reminders import warning_sql  # noqa: F401  (re-exported for views/meeting.py)
+from app.statistics.definitions import level_colour
 from models import CHANNELS, DELIVERY_STATES, RECIPIENT_CODES, REMINDER_KINDS, ReminderDelivery, ReminderRule
-from models.reminder import LEVEL_COLOURS, WARNING_LEVELS, split_codes
+from models.reminder import WARNING_LEVELS, split_codes
 from views.base import METHOD_PERMISSIONS, GongjianApi, GongjianBaseView, GongjianModelView
 
 RULE_COLUMNS = ["name", "kind", "offset_days", "escalate_after_days", "recipients", "escalation_recipients",
@@ -38,7 +38,8 @@ def codes_formatter(choices):
 
 
 def level_formatter(level):
-    return WARNING_LEVELS.label(LEVEL_COLOURS.get(level)) if level else ""
+    """A delivery's escalation level (yellow, red); level 0 is every plain reminder's, left blank."""
+    return WARNING_LEVELS.label(level_colour(level)) if level else ""
 
 
 def _codes_field(label, choices, required=True):
@@ -122,16 +123,3 @@ class ReminderDeliveryApi(GongjianApi):
                                    "attempts", "last_error", "next_attempt_at", "created_at", "sent_at"]
     search_columns = ["state", "channel", "rule", "target_type", "created_at"]
     order_columns = ["id", "created_at", "state"]
-
-
-WARNING_CLASSES = {"blue": "label-primary", "yellow": "label-warning", "red": "label-danger"}
-
-
-def warning_formatter(colour):
-    """A resolution's warning colour as a coloured label (蓝色 / 黄色 / 红色 预警)."""
-    from markupsafe import Markup, escape
-
-    if not colour:
-        return ""
-    return Markup(f'<span class="label {WARNING_CLASSES[colour]} gj-warning gj-warning-{colour}">'
-                  f'{escape(str(WARNING_LEVELS.label(colour)))}</span>')
