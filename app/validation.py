@@ -20,6 +20,8 @@ from decimal import Decimal, InvalidOperation
 
 from flask_babel import lazy_gettext as _l
 
+from models.base import local_now
+
 __all__ = [
     "DomainValidationError",
     "normalize_id_card",
@@ -51,6 +53,12 @@ class DomainValidationError(ValueError):
     def __str__(self):
         return str(self.message)
 
+
+
+def local_today():
+    """The district's date (Asia/Shanghai), not the server's: on a UTC server the two differ
+    from 00:00 to 08:00 local time, when a date entered today would be "in the future"."""
+    return local_now().date()
 
 def _is_blank(value):
     return value is None or (isinstance(value, str) and value.strip() == "")
@@ -107,7 +115,7 @@ def validate_id_card(value, today=None):
         birth = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
     except ValueError:
         birth = None
-    today = today or date.today()
+    today = today or local_today()
     if birth is None or birth.year < 1900 or birth > today:
         raise DomainValidationError(
             _l("Invalid ID-card number: the birth date (digits 7 to 14) is not a real past date")
@@ -242,7 +250,7 @@ def validate_date_not_future(d, today=None):
     """Reject a date (or datetime, by its date) later than ``today``; return ``d`` unchanged."""
     if d is None:
         return d
-    today = today or date.today()
+    today = today or local_today()
     if _as_date(d) > _as_date(today):
         raise DomainValidationError(
             _l("The date %(date)s is in the future", date=_as_date(d).isoformat())

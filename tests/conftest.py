@@ -4,12 +4,23 @@ district with the contract's users, and clients that log in as those users with 
 Set GONGJIAN_REQUIRE_SERVICES=1 (CI does) to turn "PostgreSQL/Redis/Chromium unreachable" from
 a skip into a failure. GONGJIAN_TEST_DATABASE_URL points at a PostgreSQL server whose database
 may be used to create throw-away databases.
+
+The clock: GONGJIAN_TEST_TODAY=YYYY-MM-DD runs the whole session on that day (time-machine, the
+clock ticking from 10:00 in the district; child processes that import this file follow it), to
+prove that no test depends on the day it runs (scripts/test-dates.sh). A test whose figures
+depend on the day pins its own: ``@pytest.mark.today("2026-12-07")`` (or a module's
+``pytestmark``) runs the test and its function-scoped fixtures (``world``...) on that day.
 """
+import contextlib
 import os
 import re
+import sys
+import time
 import uuid
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
+import time_machine
 
 os.environ.setdefault("GONGJIAN_ENV", "testing")
 
@@ -17,6 +28,102 @@ REQUIRE_SERVICES = os.environ.get("GONGJIAN_REQUIRE_SERVICES") == "1"
 PG_URL = os.environ.get("GONGJIAN_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PASSWORD = "Test-Passw0rd!"
 BACKENDS = [b for b in os.environ.get("GONGJIAN_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
+
+
+# ---- the clock ------------------------------------------------------------------------------------
+
+def moment(day):
+    """``day`` (a date or YYYY-MM-DD) at 10:00 in the district (Asia/Shanghai), i.e. 02:00 UTC: the
+    same date in UTC (a travel sets the process's TZ to UTC) and in the district for 14 hours."""
+    if isinstance(day, str):
+        day = date.fromisoformat(day)
+    return datetime(day.year, day.month, day.day, 2, tzinfo=timezone.utc)
+
+
+def real_time():
+    """time.time() of the real clock, even while travelling."""
+    hatch = time_machine.escape_hatch
+    return hatch.time.time() if hatch.is_travelling() else time.time()
+
+
+def travel(day, started=None):
+    """A time-machine travel to ``day`` at 10:00 in the district, ticking; ``started`` (a
+    real_time()) is when that moment was, for a child process joining its parent's clock."""
+    destination = moment(day)
+    if started is not None:
+        destination += timedelta(seconds=max(0.0, real_time() - started))
+    return time_machine.travel(destination, tick=True)
+
+
+def _travel_the_session():
+    """GONGJIAN_TEST_TODAY: travel the whole process, from the moment this file is imported (so
+    test modules are collected on that day too). The real start is passed to child processes in
+    GONGJIAN_TEST_CLOCK_STARTED: one that imports this file (a worker started by a test) reads
+    the same clock as the test that started it."""
+    day = os.environ.get("GONGJIAN_TEST_TODAY")
+    if not day:
+        return None
+    try:
+        date.fromisoformat(day)
+    except ValueError:
+        raise SystemExit(f"GONGJIAN_TEST_TODAY={day!r}: give a date as YYYY-MM-DD") from None
+    started = float(os.environ.setdefault("GONGJIAN_TEST_CLOCK_STARTED", repr(real_time())))
+    traveller = travel(day, started)
+    traveller.start()
+    return traveller
+
+
+SESSION_TRAVEL = _travel_the_session()
+
+
+def python_command(module):
+    """``[python, -m, module]`` for a child process, on this process's clock: while travelling
+    (GONGJIAN_TEST_TODAY, or a test's pinned day) the child imports this file first."""
+    if not os.environ.get("GONGJIAN_TEST_TODAY"):
+        return [sys.executable, "-m", module]
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    return [sys.executable, "-c", f"import runpy, sys; sys.path.insert(0, {tests_dir!r}); import conftest; "
+                                  f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)"]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "today(day): run the test and its function-scoped fixtures on "
+                                       "``day`` (a date or YYYY-MM-DD) at 10:00 in the district")
+
+
+def pytest_report_header(config):
+    day = os.environ.get("GONGJIAN_TEST_TODAY")
+    return f"clock: {'GONGJIAN_TEST_TODAY=' + day if day else 'the real day'} ({date.today()})"
+
+
+@contextlib.contextmanager
+def on_day(day):
+    """Run the block on ``day`` (a date or YYYY-MM-DD) at 10:00 in the district, the clock ticking;
+    child processes started meanwhile follow (they see GONGJIAN_TEST_TODAY: python_command)."""
+    day = date.fromisoformat(day) if isinstance(day, str) else day
+    saved = {k: os.environ.get(k) for k in ("GONGJIAN_TEST_TODAY", "GONGJIAN_TEST_CLOCK_STARTED")}
+    os.environ.update(GONGJIAN_TEST_TODAY=day.isoformat(), GONGJIAN_TEST_CLOCK_STARTED=repr(real_time()))
+    try:
+        with travel(day):
+            yield day
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(autouse=True)
+def pinned_clock(request):
+    """Runs a test marked ``today(day)`` on that day, from before its other function-scoped
+    fixtures (autouse fixtures come first) to after them. Yields the day, or None if unmarked."""
+    marker = request.node.get_closest_marker("today")
+    if marker is None:
+        yield None
+        return
+    with on_day(marker.args[0]) as day:
+        yield day
 
 
 def service_unavailable(what):

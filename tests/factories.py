@@ -62,11 +62,22 @@ def member(area_node, employer=None, name=None, **kw):
     return row
 
 
-def build_world(app):
-    """District 天山区 → 幸福街道 (community 幸福社区 with grids 1, 2) and 和平街道 (和平社区 with grid 1)."""
+def quarter_start(day):
+    """("2026Q4", 2026-10-01): the label and first day of the calendar quarter holding ``day``."""
+    first_month = 3 * ((day.month - 1) // 3) + 1
+    return f"{day.year}Q{(first_month + 2) // 3}", date(day.year, first_month, 1)
+
+
+def build_world(app, today=None):
+    """District 天山区 → 幸福街道 (community 幸福社区 with grids 1, 2) and 和平街道 (和平社区 with grid 1).
+
+    Every date is relative to ``today`` (default: the clock's date, read once), so the world tells
+    the same story whatever day it is built on; a test whose figures depend on the day pins the
+    clock (``pytest.mark.today``, tests/conftest.py). ``ids["today"]`` is the day it was built on."""
     from models import (Meeting, MeetingType, MemberCheckin, Resolution, ServiceRecord, Unit, UnitCheckin,
                         UserScope)
 
+    today = today or date.today()
     with acting_as(None, via="test"):
         district = area("天山区", "district", "650102")
         street1 = area("幸福街道", "street", "650102001", district)
@@ -81,29 +92,29 @@ def build_world(app):
         unit2 = Unit(name="和平供电公司", unit_type="soe", credit_code=fake.credit_code(), area=c2, member_count=80)
         db.session.add_all([unit1, unit2])
         db.session.flush()
-        checkin1 = UnitCheckin(unit=unit1, area=c1, status="confirmed", registered_on=date.today() - timedelta(30),
-                               confirmed_on=date.today() - timedelta(20))
-        checkin2 = UnitCheckin(unit=unit2, area=c2, status="registered", registered_on=date.today() - timedelta(10))
+        checkin1 = UnitCheckin(unit=unit1, area=c1, status="confirmed", registered_on=today - timedelta(30),
+                               confirmed_on=today - timedelta(20))
+        checkin2 = UnitCheckin(unit=unit2, area=c2, status="registered", registered_on=today - timedelta(10))
         m1 = member(g11, unit1, name="张丽")
         m2 = member(g21, unit2, name="李明")
         db.session.add_all([checkin1, checkin2])
         db.session.flush()
-        db.session.add(MemberCheckin(member=m1, area=g11, status="confirmed", registered_on=date.today() - timedelta(5)))
-        db.session.add(ServiceRecord(member=m1, served_on=date.today() - timedelta(2), hours=2, points=2,
+        db.session.add(MemberCheckin(member=m1, area=g11, status="confirmed", registered_on=today - timedelta(5)))
+        db.session.add(ServiceRecord(member=m1, served_on=today - timedelta(2), hours=2, points=2,
                                      content="楼道杂物清理"))
-        db.session.add(ServiceRecord(member=m2, served_on=date.today() - timedelta(3), hours=1.5, points=1.5,
+        db.session.add(ServiceRecord(member=m2, served_on=today - timedelta(3), hours=1.5, points=1.5,
                                      content="政策宣讲"))
         mtype = db.session.query(MeetingType).filter_by(name="圆桌会议").one()
         meeting1 = Meeting(meeting_type=mtype, title="幸福社区圆桌会议", area=c1, convener="何涛", note_taker="田云",
-                           held_at=date.today() - timedelta(7), units=[unit1])
+                           held_at=today - timedelta(7), units=[unit1])
         meeting2 = Meeting(meeting_type=mtype, title="和平社区圆桌会议", area=c2, convener="赵红",
-                           held_at=date.today() - timedelta(7))
+                           held_at=today - timedelta(7))
         db.session.add_all([meeting1, meeting2])
         db.session.add(Resolution(meeting=meeting1, title="更换燃气表电池", lead_person="田云", lead_unit=unit1,
-                                  deadline=date.today() + timedelta(10)))
+                                  deadline=today + timedelta(10)))
         db.session.add(Resolution(meeting=meeting2, title="小区停车难", lead_person="赵红",
-                                  deadline=date.today() - timedelta(3), status="overdue"))
-        _add_lists_and_evaluations(c1, c2, unit1, unit2, m1, m2, checkin1, checkin2, meeting1, meeting2)
+                                  deadline=today - timedelta(3), status="overdue"))
+        _add_lists_and_evaluations(today, c1, c2, unit1, unit2, m1, m2, checkin1, checkin2, meeting1, meeting2)
         scopes = {"street1": {"area": street1}, "community1": {"area": c1}, "community2": {"area": c2},
                   "liaison1": {"unit": unit1}}
         for username, values in scopes.items():
@@ -111,29 +122,35 @@ def build_world(app):
         db.session.commit()
     ids = dict(district=district.id, street1=street1.id, street2=street2.id, c1=c1.id, c2=c2.id, g11=g11.id,
                g12=g12.id, g21=g21.id, unit1=unit1.id, unit2=unit2.id, m1=m1.id, m2=m2.id, meeting1=meeting1.id,
-               meeting2=meeting2.id, checkin1=checkin1.id, checkin2=checkin2.id)
+               meeting2=meeting2.id, checkin1=checkin1.id, checkin2=checkin2.id, today=today)
     db.session.remove()
     return ids
 
 
-def _add_lists_and_evaluations(c1, c2, unit1, unit2, m1, m2, checkin1, checkin2, meeting1, meeting2):
-    """One record of every other scoped kind in each community, so scope tests cover them all."""
+def _add_lists_and_evaluations(today, c1, c2, unit1, unit2, m1, m2, checkin1, checkin2, meeting1, meeting2):
+    """One record of every other scoped kind in each community, so scope tests cover them all: an
+    agreement from January 1 to the end of next year, last year's grade, last quarter's report
+    (built on a day of 2026Q4: 2026-01-01..2027-12-31, "2025" and "2026Q3" sent on 2026-10-08)."""
     from models import (AgendaItem, Agreement, Evaluation, GradeOption, MemberCheckin, Need, Project, ProjectClaim,
                         Resource, UnitReport)
 
     basic = db.session.query(GradeOption).filter_by(name="基本合格").one()
+    _this_quarter, this_start = quarter_start(today)
+    last_quarter, _last_start = quarter_start(this_start - timedelta(days=1))
     for community, unit, person, checkin, meeting in ((c1, unit1, m1, checkin1, meeting1),
                                                       (c2, unit2, m2, checkin2, meeting2)):
-        db.session.add(Agreement(checkin=checkin, title=f"{unit.name}共建协议", starts_on=date(2026, 1, 1),
-                                 ends_on=date(2027, 12, 31), signed_on=date(2026, 1, 1)))
+        db.session.add(Agreement(checkin=checkin, title=f"{unit.name}共建协议", starts_on=date(today.year, 1, 1),
+                                 ends_on=date(today.year + 1, 12, 31), signed_on=date(today.year, 1, 1)))
         db.session.add(Need(area=community, title=f"{community.name}独居老人探访", category="elderly"))
         db.session.add(Resource(area=community, unit=unit, title=f"{unit.name}会议室", category="venue"))
         project = Project(area=community, title=f"{community.name}充电桩", category="safety", status="approved")
         db.session.add(project)
-        db.session.add(ProjectClaim(project=project, unit=unit, claimed_on=date.today()))
-        db.session.add(Evaluation(period="2025", member=person, grade=basic))
+        db.session.add(ProjectClaim(project=project, unit=unit, claimed_on=today))
+        db.session.add(Evaluation(period=str(today.year - 1), member=person, grade=basic))
         db.session.add(AgendaItem(meeting=meeting, seq=1, title=f"{community.name}停车难"))
-        # Last quarter's report: the current quarter (the reminder tests' 2026Q4) stays unreported.
-        db.session.add(UnitReport(checkin=checkin, quarter="2026Q3", submitted_on=date(2026, 10, 8),
+        # Last quarter's report, sent a week into this quarter: the current quarter (the reminder
+        # tests' 2026Q4) stays unreported.
+        db.session.add(UnitReport(checkin=checkin, quarter=last_quarter,
+                                  submitted_on=min(this_start + timedelta(days=7), today),
                                   summary=f"{unit.name}三季度共建情况"))
-    db.session.add(MemberCheckin(member=m2, area=m2.area, status="registered", registered_on=date.today()))
+    db.session.add(MemberCheckin(member=m2, area=m2.area, status="registered", registered_on=today))

@@ -7,7 +7,10 @@ import pytest
 from app.fakedata import FakeData
 
 fake = FakeData(seed=21)
-TODAY = date.today()
+# The day the tests run on (the clock is pinned to it): the payloads' dates are today's, their
+# agreement (2026-01-01..2027-12-31) is current and their grade is this year's (2026).
+TODAY = date(2026, 11, 20)
+pytestmark = pytest.mark.today(TODAY)
 
 
 def payloads(world, app):

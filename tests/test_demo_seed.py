@@ -1,10 +1,15 @@
 """`gongjian seed-demo` builds a demo district shaped like the field figures and the contract's users.
 
 The seed runs once per module through the real CLI (`gongjian init`, then `gongjian seed-demo
---scale 0.1`) against a fresh app on a temporary SQLite data dir.
+--scale 0.1`) against a fresh app on a temporary SQLite data dir. The seed dates everything from
+today, so the whole module runs on one pinned day (``TODAY``).
 """
+from datetime import date
+
 import pytest
 from sqlalchemy import func, select
+
+from conftest import on_day
 
 DEMO_PASSWORD = "Demo-Passw0rd!"
 EXPECTED_ROLES = {
@@ -32,6 +37,16 @@ def _parse_counts(output):
         if sep and value.strip().isdigit():
             counts[name.strip()] = int(value)
     return counts
+
+
+TODAY = date(2026, 11, 20)  # in 2026Q4: last quarter's reports are in, this quarter's partly
+
+
+@pytest.fixture(scope="module", autouse=True)
+def demo_day():
+    """The seed and every test of the module on ``TODAY`` (before demo_app: autouse comes first)."""
+    with on_day(TODAY):
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -215,7 +230,7 @@ def test_checkins_agreements_and_meetings_cover_every_case(ctx):
 def test_quarterly_reports_from_most_units_and_some_missing_this_quarter(demo_app, ctx):
     from datetime import date, timedelta
 
-    from app.reminders import quarter_of
+    from app.statistics.definitions import quarter_of
     from models import UnitCheckin, UnitReport
 
     this_quarter, this_start, _end = quarter_of(date.today())

@@ -16,9 +16,10 @@ from sqlalchemy import select
 from app import letters, reports
 from app.extensions import db
 from tests.factories import user
-from tests.test_reports import PERIOD, YEAR_2025, as_user, district, query  # noqa: F401  (fixture)
+from tests.test_reports import PERIOD, TODAY, YEAR_2025, as_user, district, query  # noqa: F401  (fixture)
 
 pypdf = pytest.importorskip("pypdf")
+pytestmark = pytest.mark.today(TODAY)  # the reports' day: PERIOD and the district are dated from it
 
 
 def letter_of(app, username, unit_id, params=PERIOD):

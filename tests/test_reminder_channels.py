@@ -15,7 +15,9 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from tests.test_reminders import D, add, at, resolution, rules, scan  # noqa: F401  (fixtures)
+from tests.test_reminders import D, TODAY, add, at, resolution, rules, scan  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.today(TODAY)  # the reminder tests' day (the world is dated from it)
 
 SECRET = "robot-secret-测试"
 

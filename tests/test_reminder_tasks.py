@@ -13,10 +13,11 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from conftest import make_app, service_unavailable
-from tests.test_reminders import D, resolution, rules  # noqa: F401  (fixture)
+from tests.test_reminders import D, TODAY, resolution, rules  # noqa: F401  (fixture)
 from tests.test_tasks import REDIS_URL, restore_celery, start_worker_process  # noqa: F401  (autouse fixture)
 
 NOW = f"{D + timedelta(days=1)}T09:00:00"
+pytestmark = pytest.mark.today(TODAY)  # the reminder tests' day (the world is dated from it)
 
 
 def overdue_notifications(app, item_id):

@@ -16,6 +16,11 @@ from tests.conftest import run_cli
 
 D = date(2026, 12, 14)  # a Monday; its quarter (2026Q4) ends on 2026-12-31
 QUARTER_END = date(2026, 12, 31)
+# The day the tests run on (the world of tests/factories.py is dated from it): the world's own
+# resolutions (deadlines TODAY + 10 and TODAY - 3) are overdue before D, and its check-ins and
+# checkin1's 2026Q3 report predate the quarter-end scans.
+TODAY = date(2026, 11, 20)
+pytestmark = pytest.mark.today(TODAY)
 
 
 def at(day, hour=9):
@@ -183,7 +188,7 @@ def test_lead_owner_by_name_within_scope(app, ctx):
 @pytest.mark.parametrize("days,colour", [(-4, None), (-3, "blue"), (0, "blue"), (1, "yellow"), (7, "yellow"),
                                          (8, "red"), (30, "red")])
 def test_warning_colour_around_thresholds(app, ctx, days, colour):
-    from app.reminders import warning_colour
+    from app.statistics.definitions import warning_colour
 
     assert warning_colour(D, "open", today=D + timedelta(days=days)) == colour
     assert warning_colour(D, "done", today=D + timedelta(days=days)) is None
@@ -227,10 +232,11 @@ def test_signed_off_resolution_is_not_chased(app, ctx):
 
 
 def test_warning_colour_on_screens_and_api(app, rules, api, browser):
-    from app.reminders import local_now
+    from models.base import local_now
 
     with app.app_context():
         today = local_now().date()
+        assert today == TODAY  # the screens and the API judge the colour on the pinned day
         items = {"blue": resolution(rules, today + timedelta(days=2)).id,
                  "yellow": resolution(rules, today - timedelta(days=2)).id,
                  "red": resolution(rules, today - timedelta(days=9)).id,
@@ -253,7 +259,7 @@ def test_warning_colour_on_screens_and_api(app, rules, api, browser):
 
 
 def test_rule_edits_take_effect(app, rules, api):
-    from app.reminders import warning_colour
+    from app.statistics.definitions import warning_colour
     from models import Notification
 
     with app.app_context():
@@ -751,8 +757,8 @@ def test_remind_command_prints_sent_per_rule(app, ctx):
 
 
 def test_warning_colour_as_sql_matches_python(app, ctx):
-    """Exports of the resolution list carry the same colour (app.reminders.warning_sql)."""
-    from app.reminders import warning_colour, warning_sql
+    """Exports of the resolution list carry the same colour (app.statistics.definitions.warning_sql)."""
+    from app.statistics.definitions import warning_colour, warning_sql
     from models import WARNING_LEVELS, Resolution
 
     items = [resolution(ctx, D + timedelta(days=n)) for n in (-30, -8, -7, -1, 0, 3, 4, 30)]

@@ -5,8 +5,9 @@ resource, the permissions of every role, and the home-page dashboard.
 
 The ``district`` fixture extends the ``world`` of tests/factories.py (two streets, one community
 each) with units and members whose check-ins, service records, resolutions and grades give the
-figures written out in ``EXPECTED`` comments below. Dates are relative to today; the period is
-the 81 days ``D(-60)``..``D(20)``, so the quarterly quota (2 activities, 4 hours, 4 points) applies.
+figures written out in ``EXPECTED`` comments below. Dates are relative to ``TODAY``, the day the
+tests run on (the clock is pinned to it, and the world is dated from it too); the period is the
+81 days ``D(-60)``..``D(20)``, so the quarterly quota (2 activities, 4 hours, 4 points) applies.
 """
 import os
 import re
@@ -22,9 +23,11 @@ from app.actor import acting_as
 from app.extensions import db
 from app.roles import ROLES
 from app.scope import scope_for
+from app.statistics import definitions
 from tests.factories import fake, member, user
 
-TODAY = date.today()
+TODAY = date(2026, 11, 20)  # in 2026Q4: the home page's quarter is 2026-10-01..2026-12-31
+pytestmark = pytest.mark.today(TODAY)
 PERIOD = {"start": (TODAY - timedelta(days=60)).isoformat(), "end": (TODAY + timedelta(days=20)).isoformat()}
 YEAR_2025 = {"start": "2025-01-01", "end": "2025-12-31"}
 ROLE_USERS = {"Admin": "admin", "SecurityAdmin": "security", "OrgDept": "orgdept", "Auditor": "auditor",
@@ -274,18 +277,18 @@ def test_grade_summary(app, district):
 
 
 def test_evaluation_periods_and_quarters():
-    assert reports.evaluation_periods(date(2025, 1, 1), date(2025, 12, 31)) == [
+    assert definitions.evaluation_periods(date(2025, 1, 1), date(2025, 12, 31)) == [
         "2025", "2025Q1", "2025Q2", "2025Q3", "2025Q4"]
-    assert reports.evaluation_periods(date(2026, 7, 1), date(2026, 9, 30)) == ["2026Q3"]
-    assert reports.evaluation_periods(date(2026, 7, 2), date(2026, 9, 30)) == []
-    assert reports.quarter_bounds(date(2026, 11, 23)) == (date(2026, 10, 1), date(2026, 12, 31))
-    assert reports.quarter_bounds(date(2026, 2, 1)) == (date(2026, 1, 1), date(2026, 3, 31))
+    assert definitions.evaluation_periods(date(2026, 7, 1), date(2026, 9, 30)) == ["2026Q3"]
+    assert definitions.evaluation_periods(date(2026, 7, 2), date(2026, 9, 30)) == []
+    assert definitions.quarter_bounds(date(2026, 11, 23)) == (date(2026, 10, 1), date(2026, 12, 31))
+    assert definitions.quarter_bounds(date(2026, 2, 1)) == (date(2026, 1, 1), date(2026, 3, 31))
 
 
 def test_quota_follows_the_period_length(app, district):
     with app.app_context():
-        assert reports.applicable_quota(D(-60), D(20)).name == "季度指标"
-        assert reports.applicable_quota(date(2025, 1, 1), date(2025, 12, 31)).name == "年度指标"
+        assert definitions.applicable_quota(D(-60), D(20)).name == "季度指标"
+        assert definitions.applicable_quota(date(2025, 1, 1), date(2025, 12, 31)).name == "年度指标"
 
 
 # ---- scope ---------------------------------------------------------------------------------------
@@ -514,9 +517,10 @@ def test_home_page_shows_the_quarter_rates_of_the_users_area(app, district, brow
             assert re.search(rf'data-rate-parts="{key}">{"—" if part is None else part} / {whole}<', html), key
     with app.app_context():
         mine = reports.dashboard_figures(user(app, "community1"))
-        start, end = reports.quarter_bounds()
+        start, end = definitions.quarter_bounds()
         ctx = reports.make_context({}, scope=scope_for(user(app, "community1")))
         assert (mine["start"], mine["end"]) == (start, end) == (ctx.start, ctx.end)
+        assert (start, end) == (date(2026, 10, 1), date(2026, 12, 31))  # the quarter of TODAY
         assert mine["member_rate"] == reports.area_rates(ctx)[-1]["member_rate"]
     assert "data-rate=" not in browser("liaison1").get("/").get_data(as_text=True)
 

@@ -7,7 +7,6 @@ with GONGJIAN_REQUIRE_SERVICES=1.
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import service_unavailable
+from conftest import python_command, service_unavailable
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("GONGJIAN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -154,8 +153,8 @@ def start_worker_process(data_dir, **environment):
                **environment)
     log_path = data_dir / "worker.log"
     with open(log_path, "wb") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tasks.worker", "worker", "--pool=solo", "--loglevel=info"],
+        worker = subprocess.Popen(  # on the test's clock (conftest.python_command)
+            python_command("celery") + ["-A", "tasks.worker", "worker", "--pool=solo", "--loglevel=info"],
             cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     return worker, log_path
 

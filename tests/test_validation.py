@@ -1,5 +1,5 @@
 """Tests of app.validation, app.masking and app.fakedata (pure functions; no Gongjian app needed)."""
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal
 
 import marshmallow
@@ -88,6 +88,7 @@ def test_id_card_bad_birth_date(babel_app, bad):
     assert "birth date" in msg
 
 
+@pytest.mark.today("2029-12-31")  # the day before that birth date: validate_id_card reads the clock
 def test_id_card_birth_in_future(babel_app):
     first17 = "11010520300101123"
     number = first17 + v.id_card_check_char(first17)
@@ -418,3 +419,15 @@ def test_fakedata_texts():
     assert len(topics) > 20 and len(resolutions) > 20
     with pytest.raises(ValueError):
         fake.unit_name("church")
+
+
+def test_today_is_the_districts_date_not_the_servers():
+    """At 01:00 in Shanghai (17:00 UTC the day before) a date entered for today is not future."""
+    import time_machine
+
+    from app.validation import validate_date_not_future
+
+    with time_machine.travel(datetime(2026, 12, 7, 17, 0, tzinfo=timezone.utc), tick=False):
+        assert validate_date_not_future(date(2026, 12, 8)) == date(2026, 12, 8)
+        with pytest.raises(DomainValidationError):
+            validate_date_not_future(date(2026, 12, 9))
