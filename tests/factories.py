@@ -52,10 +52,23 @@ def area(name, level, code, parent=None, **kw):
     return node
 
 
+_issued_id_cards = set()
+
+
+def new_id_card():
+    """A generated ID-card number never handed out before in this test process: random numbers
+    collide now and then, and one person may be registered only once."""
+    number = fake.id_card()
+    while number in _issued_id_cards:
+        number = fake.id_card()
+    _issued_id_cards.add(number)
+    return number
+
+
 def member(area_node, employer=None, name=None, **kw):
     from models import PartyMember
 
-    row = PartyMember(name=name or fake.person_name(), id_card=kw.pop("id_card", None) or fake.id_card(),
+    row = PartyMember(name=name or fake.person_name(), id_card=kw.pop("id_card", None) or new_id_card(),
                       phone=kw.pop("phone", None) or fake.mobile(), area=area_node, employer=employer,
                       gender=kw.pop("gender", "female"), **kw)
     db.session.add(row)
