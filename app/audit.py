@@ -43,9 +43,7 @@ def _jsonable(value):
 
 def _masked(model, column, value):
     """A value as the log keeps it: personal data masked by the field policy."""
-    if policy.kind_of(model, column) is None or value in (None, ""):
-        return _jsonable(value)
-    return policy.audit_value(model, column, value)
+    return policy.audit_value(model, column, _jsonable(value))
 
 
 def _skipped(model):
