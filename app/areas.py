@@ -68,9 +68,12 @@ def _derive_community(session, obj):
 
 
 def _depth(area):
-    depth = 0
-    while area.parent is not None:
+    """How deep ``area`` hangs; a loop (an area set under itself or its own descendant) stops at
+    the first node met twice, and _maintain_area then refuses the move."""
+    depth, seen = 0, {id(area)}
+    while area.parent is not None and id(area.parent) not in seen:
         depth, area = depth + 1, area.parent
+        seen.add(id(area))
     return depth
 
 

@@ -1,12 +1,18 @@
 """Error handling shared by screens and API: rule violations are a clear 400 with the fields in
 the API and a message on the screen, never a 500; the session is rolled back so nothing is
-half-written."""
+half-written. Request arguments FAB cannot use are refused before it reads them
+(app/request_args.py, installed here), marshmallow's and the database's refusals answered in
+the user's words (``api_messages``)."""
+import logging
+import re
+
 from flask import current_app, flash, g, jsonify, redirect, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 
 from app.core.policy import PersonalFieldRefused
 from app.extensions import db
+from app.request_args import BadArgument, check_request
 from app.scope import ScopeViolation
 from app.validation import RecordInvalid
 
@@ -17,6 +23,15 @@ def _is_api():
 
 def register_error_handlers(app):
     register_error_pages(app)
+    app.before_request(check_request)  # arguments FAB cannot use: BadArgument or 404, below
+
+    @app.errorhandler(BadArgument)
+    def bad_argument(exc):
+        db.session.rollback()
+        if _is_api():
+            return jsonify(message={exc.field: [str(exc.message)]} if exc.field else str(exc.message)), 400
+        message = f"{exc.field}: {exc.message}" if exc.field else exc.message
+        return _error_page(400, ERROR_PAGES[400][0], message)
 
     @app.errorhandler(RecordInvalid)
     def record_invalid(exc):
@@ -42,6 +57,65 @@ def register_error_handlers(app):
             return jsonify(message={exc.field: [str(exc.message)]}), 400
         flash(str(exc.message), "danger")
         return redirect(request.referrer or "/")
+
+
+# A write the database refused for a reason no rule foresaw (a constraint, a value its column
+# type cannot hold): the request's fault, so a 400, never the database's words.
+DATABASE_REFUSED = _l("The record could not be saved: the database does not accept one of its values")
+
+# marshmallow's own messages (English only) → ours. FAB's generated schemas answer with them.
+SCHEMA_MESSAGES = [
+    (r"Missing data for required field\.", _l("This field is required.")),
+    (r"Field may not be null\.", _l("This field may not be empty")),
+    (r"Unknown field\.", _l("Unknown field")),
+    (r"Invalid input type\.", _l("The request body must be a JSON object")),
+    (r"Not a valid integer\.", _l("Not a whole number")),
+    (r"Not a valid number\.|Special numeric values .*|Number too large\.", _l("Not a valid number")),
+    (r"Not a valid (utf-8 )?string\.", _l("Not valid text")),
+    (r"Not a valid boolean\.", _l("Not a valid yes/no value")),
+    (r"Not a valid date\.", _l("Not a valid date (YYYY-MM-DD)")),
+    (r"Not a valid (naive |aware )?datetime\.", _l("Not a valid date and time")),
+    (r"Not a valid (list|tuple|mapping type)\.|Invalid (value|type|input)\.", _l("Invalid value")),
+    (r"Not a valid email address\.", _l("Not a valid email address")),
+    (r"Longer than maximum length (?P<max>\d+)\.", _l("At most %(max)s characters")),
+    (r"Shorter than minimum length (?P<min>\d+)\.", _l("At least %(min)s characters")),
+    (r"Length must be between (?P<min>\d+) and (?P<max>\d+)\.", _l("From %(min)s to %(max)s characters")),
+    (r"Must be one of: (?P<choices>.*)\.", _l("Must be one of: %(choices)s")),
+    (r"Must be greater than or equal to (?P<min>\S+) and less than or equal to (?P<max>\S+)\.",
+     _l("Must be from %(min)s to %(max)s")),
+    (r"Must be greater than or equal to (?P<min>\S+)\.", _l("Must be at least %(min)s")),
+    (r"Must be less than or equal to (?P<max>\S+)\.", _l("Must be at most %(max)s")),
+]
+
+
+def database_refusal(exc):
+    """A refused write's answer (the session rolled back, the SQL only in the log)."""
+    db.session.rollback()
+    logging.getLogger(__name__).warning("database refused a write: %s", exc)
+    return str(DATABASE_REFUSED)
+
+
+def api_messages(message):
+    """What a REST 400 says for FAB's validation ``message``: marshmallow's reasons in the
+    user's language; FAB's "Database exception occurred: <SQL>" of a failed commit, refused."""
+    if isinstance(message, str) and message.startswith("Database exception occurred"):
+        return database_refusal(message)
+    return schema_messages(message)
+
+
+def schema_messages(messages):
+    """marshmallow's error messages ({field: [message]}, nested for lists and nested schemas) in
+    the user's language; messages of our own rules are already translated and pass unchanged."""
+    if isinstance(messages, dict):
+        return {key: schema_messages(value) for key, value in messages.items()}
+    if isinstance(messages, (list, tuple)):
+        return [schema_messages(value) for value in messages]
+    text = str(messages)
+    for pattern, message in SCHEMA_MESSAGES:
+        match = re.fullmatch(pattern, text)
+        if match:
+            return str(message) % match.groupdict() if match.groupdict() else str(message)
+    return text
 
 
 ERROR_PAGES = {

@@ -21,6 +21,8 @@ from flask_appbuilder.models.filters import BaseFilter, FilterRelation
 from flask_babel import gettext as _
 from sqlalchemy import false
 
+from app.request_args import id_bounds
+
 FIELD = "filters"  # the field every refusal names (the API's key, the export request's field)
 LIST_OPERATORS = ("in", "not_in")  # FAB's operators whose value is a list
 CODE_OPERATORS = ("eq", "neq", "in", "not_in")  # operators that compare a choice column's code
@@ -142,7 +144,7 @@ def _message(kind, flt, value, view, column):
 
 
 # ---- one parser per kind: the typed value, or None when it does not parse ------------------
-def _integer(value):
+def _integer(value, bounds=(-BIGGEST_ID, BIGGEST_ID)):
     if isinstance(value, bool):
         return None
     if isinstance(value, float):
@@ -150,17 +152,31 @@ def _integer(value):
     elif isinstance(value, str):
         text = value.strip()
         value = int(text) if INTEGER_TEXT.match(text) else None
-    if not isinstance(value, int) or abs(value) > BIGGEST_ID:
+    if not isinstance(value, int) or not bounds[0] <= value <= bounds[1]:
         return None
     return value
 
 
-def parse_integer(_flt, value, _view):
-    return _integer(value)
+def _column_bounds(flt):
+    """The whole numbers the filtered column (a relation: the related record's id) can hold as
+    the database types it: PostgreSQL compares with a 32-bit integer parameter, and a larger
+    one is an error, not an empty list."""
+    try:
+        if isinstance(flt, FilterRelation):
+            column = flt.datamodel.get_related_model(flt.column_name).__mapper__.primary_key[0]
+        else:
+            column = flt.datamodel.list_columns.get(flt.column_name)
+    except (AttributeError, KeyError, IndexError):
+        column = None
+    return id_bounds(column) if column is not None else (-BIGGEST_ID, BIGGEST_ID)
 
 
-def parse_relation(_flt, value, _view):
-    number = _integer(value)
+def parse_integer(flt, value, _view):
+    return _integer(value, _column_bounds(flt))
+
+
+def parse_relation(flt, value, _view):
+    number = _integer(value, _column_bounds(flt))
     return number if number is not None and number >= 0 else None
 
 

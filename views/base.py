@@ -12,18 +12,21 @@ from flask_appbuilder.models.sqla.filters import FilterEqual
 from flask_babel import lazy_gettext as _l
 from marshmallow import validate as mm_validate
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from wtforms import SelectField
 from wtforms.validators import DataRequired, Optional
 
 from app import validation
 from app.core import policy
 from app.audit import record_event
+from app.errors import ERROR_PAGES, api_messages, database_refusal
 from app.export_files import send_attachment
 from app.extensions import db
 from app.filter_values import FilterValueInvalid, NoRows, check_filters
+from app.request_args import request_body_schema
 from app.scope import ScopedInterface, ScopeViolation, refuse_out_of_scope_targets, subtree_area_ids
 from flask_appbuilder.models.filters import BaseFilter
+from views import api_document
 from views.labels import DESCRIPTIONS, LABELS, TABLE_LABELS
 from views.personal import PersonalDataScreen, keeps_hidden_values, personal_data_formatter
 
@@ -248,6 +251,13 @@ class GongjianApi(ResourceMixin, ModelRestApi):
         self.label_columns = {**LABELS, **(self.label_columns or {})}
         super().__init__()
 
+    def _init_model_schemas(self):
+        """The schemas of request bodies, whichever converter made them: relations by id only and
+        whole numbers within their column's database type (app/request_args.py)."""
+        super()._init_model_schemas()
+        for schema in (self.add_model_schema, self.edit_model_schema):
+            request_body_schema(schema, self.datamodel.list_columns)
+
     def post_headless(self):
         return self._answer_rule_violations(super().post_headless)
 
@@ -308,10 +318,10 @@ class GongjianApi(ResourceMixin, ModelRestApi):
         except (ScopeViolation, policy.PersonalFieldRefused, FilterValueInvalid) as exc:
             db.session.rollback()
             return self.response_400(message={exc.field: [str(exc.message)]})
-        except IntegrityError as exc:  # a unique key taken by a concurrent writer: audited, 400
-            refusal = validation.unique_violation(exc)
-            if refusal is None:
-                raise
+        except (IntegrityError, DataError) as exc:  # a unique key taken by a concurrent writer: audited, 400;
+            refusal = validation.unique_violation(exc) if isinstance(exc, IntegrityError) else None
+            if refusal is None:  # any other refusal of the database: 400 too, without its SQL
+                return self.response_400(message=database_refusal(exc))
             return self.response_400(message=refusal.messages())
 
     def pre_add(self, item):
@@ -339,8 +349,25 @@ class GongjianApi(ResourceMixin, ModelRestApi):
             record_event("reveal", self.model.__tablename__, data.get("id"), details={"columns": shown})
 
     def response_422(self, message=None):
-        """Validation errors answer 400 with {field: [reasons]} (FAB would say 422)."""
-        return self.response_400(message=message)
+        """Validation errors answer 400 with {field: [reasons]} (FAB would say 422), in the
+        user's language, never SQL (app/errors.py api_messages)."""
+        return self.response_400(message=api_messages(message))
+
+    def response_404(self):
+        """The screens' words for a record that does not exist or is out of scope (FAB: "Not found")."""
+        return self.response(404, message=str(ERROR_PAGES[404][1]))
+
+    def add_api_spec(self, api_spec):
+        super().add_api_spec(api_spec)
+        api_document.correct(api_spec, self)
+
+    def _get_field_info(self, field, filter_rel_field, page=None, page_size=None):
+        """FAB translates a missing label or description: gettext("") is the catalogue's header."""
+        info = super()._get_field_info(field, filter_rel_field, page=page, page_size=page_size)
+        for key, given in (("label", self.label_columns), ("description", self.description_columns)):
+            if not given.get(field.name):
+                info[key] = ""
+        return info
 
 
 AREA_SUBTREE = "area_subtree"
