@@ -27,13 +27,6 @@ CJK_FONT_CANDIDATES = (
 )
 
 
-def password_complexity(password):
-    """Lazy import: the rule lives in app/validation.py (one place for validation)."""
-    from app.validation import password_complexity as check
-
-    return check(password)
-
-
 def env(name, default=None):
     """Return an environment variable, or the default when unset or empty."""
     value = os.environ.get(name)
@@ -74,7 +67,7 @@ class Config:
         )
         self.CELERY_ALWAYS_EAGER = env_bool("CELERY_ALWAYS_EAGER", self.GONGJIAN_ENV == "testing")
         self.REMINDER_SCAN_MINUTES = env_int("GONGJIAN_REMINDER_SCAN_MINUTES", 60)
-        # Reminders (app/reminders.py, app/channels.py): failed sends are retried every
+        # Reminders (app/reminders/): failed sends are retried every
         # REMINDER_RETRY_SECONDS with exponential backoff, at most REMINDER_MAX_ATTEMPTS times.
         self.REMINDER_RETRY_SECONDS = env_int("GONGJIAN_REMINDER_RETRY_SECONDS", 60)
         self.REMINDER_MAX_ATTEMPTS = env_int("GONGJIAN_REMINDER_MAX_ATTEMPTS", 6)
@@ -128,7 +121,7 @@ class Config:
         self.FAB_BASE_TEMPLATE = "gongjian/baselayout.html"
         self.FAB_INDEX_VIEW = "views.home.HomeView"
         self.FAB_PASSWORD_COMPLEXITY_ENABLED = True
-        self.FAB_PASSWORD_COMPLEXITY_VALIDATOR = password_complexity
+        # FAB_PASSWORD_COMPLEXITY_VALIDATOR is set by the factory (app/core/formats.py).
         # Throttle login attempts per client address (FAB's limiter on the login form).
         self.RATELIMIT_ENABLED = env_bool("GONGJIAN_RATELIMIT", self.GONGJIAN_ENV != "testing")
         self.AUTH_RATE_LIMITED = True

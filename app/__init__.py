@@ -1,95 +1,20 @@
-"""Gongjian (共建): the application factory ``create_app``.
+"""Gongjian (共建). ``app:create_app`` is the application factory (app/factory.py).
 
-Layout: models/ (tables), views/ (FAB screens and REST APIs), tasks/ (Celery), and here the
-rules every path shares — scope, audit, validation, masking — and the business operations.
+The package's floors (ARCHITECTURE.md): app/core holds the rules that hold everywhere, one package
+per capability sits above it (statistics, exports, reminders, letters), and app/factory.py wires
+them to the views, the tasks and the CLI.
 """
-import logging
-import os
-
-from flask import Flask
-
-from config import Config, DEMO_SECRET_KEY
-
-log = logging.getLogger(__name__)
 
 
-class ConfigurationError(RuntimeError):
-    """The configuration is unsafe or incomplete for the chosen mode."""
+def __getattr__(name):
+    """``from app import create_app`` without importing the factory with the package.
 
+    Every module of app/ (and models, through app.core) runs this file first; importing the
+    factory here would import every view while the models load.
+    """
+    if name == "create_app":
+        # lazy: the factory imports views and models, which import app.core, whose parent is this package
+        from app.factory import create_app
 
-def check_production_config(config):
-    """Refuse a production start with a missing, default or short SECRET_KEY."""
-    if config.get("GONGJIAN_ENV") != "production":
-        return
-    key = config.get("SECRET_KEY") or ""
-    if key == DEMO_SECRET_KEY or len(key) < 32:
-        raise ConfigurationError(
-            "SECRET_KEY must be set to a random value of at least 32 characters in production"
-        )
-
-
-def create_app(overrides=None):
-    """Build a Flask app. ``overrides`` (a dict) wins over the environment (used by tests)."""
-    app = Flask(__name__)
-    _load_config(app, overrides)
-    _init_database(app)
-    _init_appbuilder(app)
-    _init_web(app)
-    return app
-
-
-def _load_config(app, overrides):
-    from app.i18n import ensure_compiled
-
-    app.config.update(Config().as_dict())
-    app.config.update(overrides or {})
-    check_production_config(app.config)
-    app.config["FAB_CREATE_DB"] = False  # Alembic is the only way the schema changes.
-    os.makedirs(app.config["DATA_DIR"], exist_ok=True)
-    os.makedirs(app.config["UPLOAD_FOLDER"], exist_ok=True)
-    # Compile the catalogues when a fresh clone has only the .po files (before FAB rewrites the
-    # translation directories setting).
-    ensure_compiled(app.config["BABEL_TRANSLATION_DIRECTORIES"])
-
-
-def _init_database(app):
-    """The database, its migrations, and the session hooks every write goes through, in order:
-    area upkeep, then the scope check, then the audit entry."""
-    import models  # noqa: F401  (registers every table)
-    from app import areas, audit, scope
-    from app.extensions import db, init_sqlite, migrate
-
-    db.init_app(app)
-    init_sqlite(app)
-    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
-    areas.install()
-    scope.install()
-    audit.install()
-
-
-def _init_appbuilder(app):
-    from flask_appbuilder import AppBuilder
-
-    from app.extensions import csrf, db
-    from app.security import GongjianSecurityManager
-    from views import register_views
-
-    csrf.init_app(app)  # before FAB, which exempts its token-authenticated API blueprints
-    with app.app_context():
-        appbuilder = AppBuilder(security_manager_class=GongjianSecurityManager, update_perms=False)
-        appbuilder.init_app(app, db.session)
-        register_views(appbuilder)
-
-
-def _init_web(app):
-    from app import audit
-    from app.cli import gongjian_cli
-    from app.errors import register_error_handlers
-    from app.security import install_web_hardening
-    from tasks import init_celery
-
-    register_error_handlers(app)
-    install_web_hardening(app)
-    audit.register_refusal_audit(app)
-    app.cli.add_command(gongjian_cli)
-    init_celery(app)  # tasks sent from this app use its settings (broker, eager mode)
+        return create_app
+    raise AttributeError(f"module 'app' has no attribute {name!r}")

@@ -1,28 +1,58 @@
 """The command line: ``flask --app app gongjian <command>``."""
+import importlib
 import sys
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from flask_migrate import upgrade
 
-from app.actor import acting_as
+from app.core.actor import acting_as
+from app.core.audit_chain import ArchiveRefused, archive_entries, verify_chain
+from app.core.errors import refusal_text
+from app.core.roles import sync_roles
+from app.exports.query import ExportInvalid
+from app.exports.requests import export_to_file
+from app.exports.resources import resources
+from app.extensions import db
+from app.reference_data import ensure_reference_data
+from app.reminders.moment import parse_moment
+from app.reminders.scan import run_scan
+from views.menu import MENU
 
-gongjian_cli = AppGroup("gongjian", help="Gongjian administration commands.")
+# Commands whose modules must not load with the app: named by import path, imported when the
+# command is looked up (run, or listed by --help). The demo package is never loaded by the web
+# server or the worker; app/serve.py (the all-in-one start, a floor above) shows the demo logins.
+NAMED_COMMANDS = {
+    "seed-demo": "app.demo.command:seed_demo_command",
+    "serve": "app.serve:serve_command",
+}
+
+
+class GongjianGroup(AppGroup):
+    """The ``gongjian`` group: its own commands, and those of ``NAMED_COMMANDS`` resolved on use."""
+
+    def list_commands(self, ctx):
+        return sorted({*super().list_commands(ctx), *NAMED_COMMANDS})
+
+    def get_command(self, ctx, name):
+        if name in NAMED_COMMANDS:
+            module_name, attribute = NAMED_COMMANDS[name].split(":")
+            return getattr(importlib.import_module(module_name), attribute)
+        return super().get_command(ctx, name)
+
+
+gongjian_cli = GongjianGroup("gongjian", help="Gongjian administration commands.")
 
 
 @gongjian_cli.command("init")
 def init_command():
     """Create or upgrade the schema (migrations), the permissions, the roles and reference data."""
-    from flask_migrate import upgrade
-
-    from app.reference_data import ensure_reference_data
-    from app.roles import sync_roles
-
     upgrade()
     appbuilder = current_app.appbuilder
     with acting_as(None, via="cli"):
         appbuilder.add_permissions(update_perms=True)
-        sync_roles(appbuilder)
+        sync_roles(appbuilder, MENU)
         ensure_reference_data()
     click.echo("Schema, roles and reference data are up to date.")
 
@@ -50,18 +80,6 @@ def create_admin_command(username, password, email, role, first_name, last_name)
     click.echo(f"Created {username} ({role}).")
 
 
-@gongjian_cli.command("seed-demo")
-@click.option("--scale", default=1.0, show_default=True, help="Multiply the demo district's size.")
-def seed_demo_command(scale):
-    """Build a demo district shaped like the field figures, and the demo users."""
-    from app.demo import seed_demo
-
-    with acting_as(None, via="cli"):
-        counts = seed_demo(scale=scale)
-    for name, value in counts.items():
-        click.echo(f"{name}: {value}")
-
-
 audit_cli = AppGroup("audit", help="Audit log commands.")
 gongjian_cli.add_command(audit_cli)
 
@@ -69,9 +87,6 @@ gongjian_cli.add_command(audit_cli)
 @audit_cli.command("verify")
 def audit_verify_command():
     """Walk the hash chain; exit non-zero naming the first bad entry."""
-    from app.audit import verify_chain
-    from app.extensions import db
-
     checked, bad_id, reason = verify_chain(db.session.connection())
     if bad_id is not None:
         click.echo(f"Audit chain BROKEN at entry {bad_id} ({reason}); {checked} entries verified before it.")
@@ -86,13 +101,11 @@ def audit_verify_command():
               help="The archive file to write (JSON lines).")
 def audit_archive_command(before, out_path):
     """Export, seal and prune entries older than the retention period (180 days by default)."""
-    from app.audit import ArchiveRefused, archive_entries
-
     with acting_as(None, via="cli"):
         try:
             seal = archive_entries(before, out_path, current_app.config["AUDIT_RETENTION_DAYS"])
         except ArchiveRefused as exc:
-            raise click.ClickException(str(exc))
+            raise click.ClickException(refusal_text(exc))
     if seal is None:
         click.echo("Nothing to archive.")
     else:
@@ -109,8 +122,6 @@ def audit_archive_command(before, out_path):
               help="Only rows whose FIELD equals VALUE (a related FIELD takes the record's id); repeatable.")
 def export_command(resource, fmt, username, out_path, filters):
     """Export a list (e.g. party_member, service_record, audit_log) synchronously; prints the row count."""
-    from app.exports import ExportInvalid, export_to_file, resources
-
     user = current_app.appbuilder.sm.find_user(username=username)
     if user is None or not user.active:
         raise click.ClickException(f"No active user {username!r}")
@@ -124,22 +135,9 @@ def export_command(resource, fmt, username, out_path, filters):
         rows = export_to_file(user, resource, fmt, parsed, out_path)
     except ExportInvalid as exc:
         names = ", ".join(sorted(resources()))
-        raise click.ClickException(f"{exc} (lists: {names})" if "resource" in exc.messages else str(exc))
+        text = refusal_text(exc)
+        raise click.ClickException(f"{text} (lists: {names})" if "resource" in exc.errors else text)
     click.echo(f"{rows} rows written to {out_path}")
-
-
-@gongjian_cli.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on (0.0.0.0: every interface).")
-@click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--worker/--no-worker", default=True, show_default=True,
-              help="Also run a Celery worker with embedded beat (celery -A tasks.worker worker -B).")
-@click.option("--threads", default=8, show_default=True, type=int, help="Web server threads.")
-def serve_command(host, port, worker, threads):
-    """Start the web server (waitress) and a Celery worker with beat; Ctrl-C stops both."""
-    from app.serve import serve
-
-    serve(current_app._get_current_object(), host=host, port=port, with_worker=worker, threads=threads)
 
 
 @gongjian_cli.command("remind")
@@ -148,8 +146,6 @@ def serve_command(host, port, worker, threads):
 @click.option("--no-send", is_flag=True, help="Only claim the reminders due; leave sending to the next scan.")
 def remind_command(now_text, no_send):
     """Run one reminder scan synchronously; print the reminders sent per rule."""
-    from app.reminders import parse_moment, run_scan
-
     try:
         now = parse_moment(now_text) if now_text else None
     except ValueError:

@@ -2,6 +2,8 @@
 from sqlalchemy import select
 
 from app.extensions import db
+from app.reminders.rules import ensure_rules
+from models import DEFAULT_SETTINGS, GradeOption, MeetingType, PostCategory, ServiceQuota, Setting
 
 MEETING_TYPES = [
     ("联席会议", "区域党建联席会议"),
@@ -24,8 +26,6 @@ def _ensure(model, key_column, key, **values):
 
 def ensure_reference_data():
     """Insert the shipped reference rows that are missing; never overwrites an admin's edits."""
-    from models import DEFAULT_SETTINGS, GradeOption, MeetingType, PostCategory, ServiceQuota, Setting
-
     for name, description in MEETING_TYPES:
         _ensure(MeetingType, "name", name, description=description)
     for name, rank, requires_checkin in GRADES:
@@ -37,7 +37,5 @@ def ensure_reference_data():
                 min_points=points)
     for key, (value, description) in DEFAULT_SETTINGS.items():
         _ensure(Setting, "key", key, value=value, description=str(description))
-    from app.reminders import ensure_rules
-
-    ensure_rules()  # the shipped reminder rules (app/reminders.py SHIPPED_RULES)
+    ensure_rules()  # the shipped reminder rules (app/reminders/rules.py SHIPPED_RULES)
     db.session.commit()

@@ -1,8 +1,9 @@
 """One command for the embedded default: the web server (waitress) and a Celery worker with
 embedded beat (``celery -A tasks.worker worker -B``), started and stopped together.
 
-``flask --app app gongjian serve [--host 127.0.0.1] [--port 5000] [--no-worker]``. Production runs
-the pieces separately (README: gunicorn or waitress, ``celery -A tasks.worker worker``, one beat).
+``flask --app app gongjian serve [--host 127.0.0.1] [--port 5000] [--no-worker]`` (app/cli.py
+finds ``serve_command`` here when the command runs). Production runs the pieces separately
+(README: gunicorn or waitress, ``celery -A tasks.worker worker``, one beat).
 """
 import os
 import signal
@@ -11,6 +12,11 @@ import sys
 import threading
 
 import click
+from flask import current_app
+from flask.cli import with_appcontext
+from waitress import create_server
+
+from app.demo.users import DEMO_USERS
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKER_STOP_SECONDS = 20
@@ -54,8 +60,6 @@ def print_banner(flask_app, url, with_worker):
     click.echo(f"Gongjian (共建) is running at {url}")
     click.echo("  Celery worker with beat: " + ("started" if with_worker else "not started (--no-worker)"))
     if flask_app.config.get("GONGJIAN_ENV") == "demo":
-        from app.demo import DEMO_USERS
-
         password = flask_app.config["DEMO_PASSWORD"]
         click.echo(f"  Demo logins (password {password}):")
         for username, (role, label) in DEMO_USERS.items():
@@ -65,8 +69,6 @@ def print_banner(flask_app, url, with_worker):
 
 def serve(flask_app, host="127.0.0.1", port=5000, with_worker=True, threads=8):
     """Serve ``flask_app`` with waitress until SIGINT/SIGTERM, with the worker alongside."""
-    from waitress import create_server
-
     server = create_server(flask_app, host=host, port=port, threads=threads)  # binds (or fails) first
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else shown_host}:{port}/"
@@ -94,3 +96,16 @@ def serve(flask_app, host="127.0.0.1", port=5000, with_worker=True, threads=8):
             click.echo("Stopping the Celery worker…")
             stop_worker(worker)
         click.echo("Stopped.")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--worker/--no-worker", default=True, show_default=True,
+              help="Also run a Celery worker with embedded beat (celery -A tasks.worker worker -B).")
+@click.option("--threads", default=8, show_default=True, type=int, help="Web server threads.")
+@with_appcontext
+def serve_command(host, port, worker, threads):
+    """Start the web server (waitress) and a Celery worker with beat; Ctrl-C stops both."""
+    serve(current_app._get_current_object(), host=host, port=port, with_worker=worker, threads=threads)

@@ -35,7 +35,7 @@ def audit_hooks(enabled):
     from sqlalchemy import event
     from sqlalchemy.orm import Session
 
-    from app import audit
+    from app.core import audit
 
     hooks = [("before_flush", audit._before_flush), ("after_flush", audit._after_flush)]
     for name, fn in hooks:
@@ -46,7 +46,7 @@ def audit_hooks(enabled):
 
 
 def seed_units(count):
-    from app.actor import acting_as
+    from app.core.actor import acting_as
     from app.extensions import db
     from models import Area, Unit
 
@@ -71,7 +71,7 @@ def bench_ids(count):
 
 def run_updates(ids, value):
     """One ORM update and commit per unit; returns the seconds taken."""
-    from app.actor import acting_as
+    from app.core.actor import acting_as
     from app.extensions import db
     from models import Unit
 
@@ -161,7 +161,7 @@ def main():
                 times[mode].append(wall)
                 cpu[mode].append(used)
         audit_hooks(True)
-        from app.audit import verify_chain
+        from app.core.audit_chain import verify_chain
         from app.extensions import db
 
         checked, bad, _reason = verify_chain(db.session.connection())

@@ -76,9 +76,9 @@ def child(job_id, limit):
     if limit:
         limit_rows(limit)
     with app.app_context():
+        from app.celery_app import init_celery
         from app.extensions import db
         from models import ExportJob
-        from tasks import init_celery
         from tasks.exports import run_export
 
         init_celery(app)
@@ -94,7 +94,7 @@ def child(job_id, limit):
 
 def limit_rows(limit):
     """For the memory comparison: the same export of only the first ``limit`` rows."""
-    from app import export_query
+    from app.exports import query as export_query
 
     statement = export_query.ListExport.statement
     export_query.ListExport.statement = lambda self: statement(self).limit(limit)

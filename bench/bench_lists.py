@@ -146,7 +146,8 @@ def patch_related_obj_cast():
     """Stand-in for the proposed fix of ScopedInterface.get_related_obj: cast the filter value of a
     screen's related-column filter (a string from the URL) to the key's type. Without it, PostgreSQL
     refuses `area.id = $1::VARCHAR` and the screen filter by community answers 302 + an error."""
-    from app.scope import ScopedInterface, restrict
+    from app.core.scope import restrict
+    from app.core.scoped_interface import ScopedInterface
 
     def get_related_obj(self, col_name, value):
         model = self.get_related_model(col_name)

@@ -1,4 +1,4 @@
-"""Benchmark one reminder scan (app.reminders.run_scan) over a large district, at two sizes, and show
+"""Benchmark one reminder scan (app.reminders.scan.run_scan) over a large district, at two sizes, and show
 that the number of SQL statements does not grow with the number of members or resolutions.
 
     python bench/bench_reminders.py --database-url sqlite:////tmp/gjrem/gongjian.sqlite
@@ -22,7 +22,8 @@ import os
 import random
 import sys
 import time
-from datetime import date, datetime, time as dtime, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -67,7 +68,7 @@ class MeetingSeeder:
     def run(self, conn):
         from sqlalchemy import select
 
-        from models import Agreement, AgendaItem, Meeting, MeetingType, Resolution, UnitCheckin
+        from models import AgendaItem, Agreement, Meeting, MeetingType, Resolution, UnitCheckin
         from models.meeting import meeting_unit, resolution_co_unit
 
         rng, s, today = self.rng, self.s, self.s.today
@@ -127,7 +128,7 @@ class MeetingSeeder:
 
 def community_admins(app, seeder):
     """One community admin per community (recipients of the admin rules and the digest)."""
-    from app.actor import acting_as
+    from app.core.actor import acting_as
     from app.extensions import db
     from models import UserScope
 
@@ -164,9 +165,9 @@ def build(url, data_dir, members, resolutions, meetings, services):
 def timed_scan(app, now):
     from sqlalchemy import event
 
-    from app.actor import acting_as
+    from app.core.actor import acting_as
     from app.extensions import db
-    from app.reminders import run_scan
+    from app.reminders.scan import run_scan
 
     statements = []
 

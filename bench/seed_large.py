@@ -9,7 +9,7 @@ inserts ~2,000 areas (district → 6 streets → 40 communities → ~1,600 grids
 units with check-ins, the members with their check-ins and the service records, with executemany
 in chunks of 10k. What the ORM hooks would derive is computed here: area paths, ``community_id``
 and ``id_card_digest`` (HMAC under the app's PERSONAL_DATA_HASH_KEY). The demo users of the
-contract (app.demo.create_demo_users, through the ORM) get scopes in this district.
+contract (app.demo.users.create_demo_users, through the ORM) get scopes in this district.
 
 No audit entries are written for the bulk rows (a bench needs none; the chain stays valid).
 PostgreSQL is VACUUM ANALYZEd afterwards (what autovacuum does soon after a bulk load); SQLite is
@@ -79,7 +79,7 @@ def reset_sequences(conn, tables):
 
 class LargeSeeder:
     def __init__(self, app, members, services, units, seed=7):
-        from app.fakedata import FakeData
+        from app.demo.fakedata import FakeData
 
         self.app = app
         self.n_members = members
@@ -188,9 +188,10 @@ class LargeSeeder:
         self.liaison_unit = rows[0]["id"]
 
     def members(self, conn):
-        from app.masking import id_card_digest
-        from models import MemberCheckin, PartyMember, PostCategory
         from sqlalchemy import select
+
+        from app.core.masking import id_card_digest
+        from models import MemberCheckin, PartyMember, PostCategory
 
         fake, rng = self.fake, self.rng
         key = self.app.config["PERSONAL_DATA_HASH_KEY"]
@@ -242,10 +243,10 @@ class LargeSeeder:
         self.checkin_count = len(checkins)
 
     def services(self, conn):
-        from models import ServiceRecord, Setting
         from sqlalchemy import select
 
-        from app.demo import SERVICE_CONTENTS
+        from app.demo.phrases import SERVICE_CONTENTS
+        from models import ServiceRecord, Setting
 
         rng = self.rng
         per_hour = float(conn.execute(select(Setting.value).where(Setting.key == "points_per_hour")).scalar() or 1)
@@ -284,8 +285,8 @@ class LargeSeeder:
     def run(self):
         from sqlalchemy import select, text
 
-        from app.actor import acting_as
-        from app.demo import create_demo_users
+        from app.core.actor import acting_as
+        from app.demo.users import create_demo_users
         from app.extensions import db
         from models import Area, MemberCheckin, PartyMember, ServiceRecord, Unit, UnitCheckin
 

@@ -1,20 +1,27 @@
 """All Gongjian models, one module per domain. Importing this package registers every table on
 FAB's ``Model.metadata`` (which Alembic migrates)."""
-from .base import BusinessModel, Choices, utcnow  # noqa: F401
-from .area import Area, AREA_LEVELS, CHILD_LEVEL  # noqa: F401
-from .reference import PostCategory, ServiceQuota, Setting, DEFAULT_SETTINGS, QUOTA_PERIODS  # noqa: F401
-from .unit import Unit, UNIT_TYPES, PARTY_ORG_TYPES  # noqa: F401
-from .member import PartyMember, GENDERS  # noqa: F401
-from .checkin import UnitCheckin, Agreement, MemberCheckin, UNIT_CHECKIN_STATUS, MEMBER_CHECKIN_STATUS  # noqa: F401
-from .unit_report import UnitReport  # noqa: F401
-from .lists import Need, Resource, Project, ProjectClaim, APPROVAL_STATUS, LIST_CATEGORIES  # noqa: F401
-from .service import ServiceRecord  # noqa: F401
-from .evaluation import GradeOption, Evaluation, LETTER_STATES  # noqa: F401
-from .meeting import MeetingType, Meeting, AgendaItem, Resolution, MEETING_STATUS, RESOLUTION_STATUS  # noqa: F401
-from .user_scope import UserScope  # noqa: F401
+from .area import AREA_LEVELS, CHILD_LEVEL, Area  # noqa: F401
 from .audit import AuditLog, AuditSeal  # noqa: F401
-from . import unit_scope  # noqa: F401,E402  (declares the liaison scope of each model)
+from .base import BusinessModel, Choices, utcnow  # noqa: F401
+from .checkin import MEMBER_CHECKIN_STATUS, UNIT_CHECKIN_STATUS, Agreement, MemberCheckin, UnitCheckin  # noqa: F401
+from .evaluation import LETTER_STATES, Evaluation, GradeOption  # noqa: F401
+from .export_job import EXPORT_FORMATS, EXPORT_KINDS, EXPORT_STATES, ExportJob  # noqa: F401,E402
+from .lists import APPROVAL_STATUS, LIST_CATEGORIES, Need, Project, ProjectClaim, Resource  # noqa: F401
 from .login_guard import LoginGuard  # noqa: F401,E402
-from .export_job import ExportJob, EXPORT_STATES, EXPORT_FORMATS, EXPORT_KINDS  # noqa: F401,E402
-from .reminder import (ReminderRule, ReminderDelivery, Notification, REMINDER_KINDS, RECIPIENT_CODES,  # noqa: F401,E402
-                       CHANNELS, DELIVERY_STATES, WARNING_LEVELS)
+from .meeting import MEETING_STATUS, RESOLUTION_STATUS, AgendaItem, Meeting, MeetingType, Resolution  # noqa: F401
+from .member import GENDERS, PartyMember  # noqa: F401
+from .reference import DEFAULT_SETTINGS, QUOTA_PERIODS, PostCategory, ServiceQuota, Setting  # noqa: F401
+from .reminder import (  # noqa: F401,E402
+                       CHANNELS,
+                       DELIVERY_STATES,
+                       RECIPIENT_CODES,
+                       REMINDER_KINDS,
+                       WARNING_LEVELS,
+                       Notification,
+                       ReminderDelivery,
+                       ReminderRule,
+)
+from .service import ServiceRecord  # noqa: F401
+from .unit import PARTY_ORG_TYPES, UNIT_TYPES, Unit  # noqa: F401
+from .unit_report import UnitReport  # noqa: F401
+from .user_scope import UserScope  # noqa: F401

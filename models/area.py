@@ -4,7 +4,7 @@ Each node keeps a materialised ``path`` of codes ("/650102/650102001/…/") so t
 ("is this record inside my subtree?") is a prefix match on an indexed column.
 """
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Column, ForeignKey, Integer, String, Text
+from sqlalchemy import Column, ForeignKey, Integer, String, Text, select
 from sqlalchemy.orm import relationship
 
 from .base import BusinessModel, Choices
@@ -36,7 +36,6 @@ class Area(BusinessModel):
     central_households = Column(Integer)  # 党员中心户
     note = Column(Text)
 
-
     def __repr__(self):
         return self.name or self.code
 
@@ -54,3 +53,9 @@ class Area(BusinessModel):
         while node is not None and node.level not in ("community",):
             node = node.parent
         return node
+
+
+def subtree_area_ids(area_path):
+    """A subquery of the ids of every area under (and including) the node with ``area_path``:
+    how the scope (app/core/scope.py) and the models' own area rules reach a subtree."""
+    return select(Area.id).where(Area.path.startswith(area_path, autoescape=True)).scalar_subquery()

@@ -1,6 +1,6 @@
-"""The audit log: append-only, hash-chained entries written by app/audit.py only."""
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, String, Text
+"""The audit log: append-only, hash-chained entries written by app/core/audit_chain.py only."""
 from flask_appbuilder import Model
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, String, Text
 
 from .base import utcnow
 
@@ -12,8 +12,6 @@ class AuditLog(Model):
     # Few indexes: every write of the application appends here (record_type alone uses the
     # composite index's prefix).
     __table_args__ = (Index("ix_audit_log_record", "record_type", "record_id"),)
-    __audited__ = False
-    __utc_columns__ = ("at",)  # exports show these in Asia/Shanghai time
 
     id = Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     at = Column(DateTime, nullable=False, default=utcnow, index=True)
@@ -41,7 +39,6 @@ class AuditSeal(Model):
     the last archived entry, which the first remaining entry must chain on to."""
 
     __tablename__ = "audit_seal"
-    __audited__ = False
 
     id = Column(Integer, primary_key=True)
     at = Column(DateTime, nullable=False, default=utcnow)

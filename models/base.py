@@ -1,30 +1,15 @@
 """Shared model building blocks: the declarative base, choice lists, and the mixins every
 business record uses (timestamps, an area for scope, audit participation).
 
-Every business model inherits ``BusinessModel``: it is audited automatically (app/audit.py hooks
+Every business model inherits ``BusinessModel``: it is audited automatically (app/core/audit.py hooks
 the session, so a new model needs no audit code) and, if it carries ``area_id``, scoped
-automatically (app/scope.py).
+automatically (app/core/scope.py).
 """
-from datetime import datetime, timezone
-from zoneinfo import ZoneInfo
-
 from flask_appbuilder import Model
 from sqlalchemy import Column, DateTime, ForeignKey, Integer
 from sqlalchemy.orm import declared_attr, relationship
 
-
-LOCAL_TIMEZONE = "Asia/Shanghai"
-
-
-def utcnow():
-    """Naive UTC timestamp: stored UTC everywhere, shown in Asia/Shanghai."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-def local_now(now=None):
-    """``now`` (naive UTC, default: this moment) as the district's naive local time."""
-    now = now or utcnow()
-    return now.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(LOCAL_TIMEZONE)).replace(tzinfo=None)
+from app.core.calendar import utcnow
 
 
 class Choices:
@@ -55,7 +40,6 @@ class BusinessModel(Model):
     """Base of every audited business record."""
 
     __abstract__ = True
-    __audited__ = True
 
     id = Column(Integer, primary_key=True)
     created_at = Column(DateTime, default=utcnow, nullable=False)
@@ -68,12 +52,11 @@ class BusinessModel(Model):
 class AreaMixin:
     """The record belongs to an area node; scope filters on ``area_id``.
 
-    ``community_id`` is derived (app/areas.py) from the area so that lists and reports can filter
+    ``community_id`` is derived (app/core/area_tree.py) from the area so that lists and reports can filter
     and group by community with an index, whatever grid or micro-grid the record sits in.
-    A child record may name the relationship it takes its area from in ``__area_from__``.
+    A child record takes its area from the record it belongs to when given none (the table of
+    which relationship, ``AREA_SOURCES``, is in app/core/area_tree.py).
     """
-
-    __area_from__ = None
 
     @declared_attr
     def area_id(cls):

@@ -1,10 +1,10 @@
 """Double reporting (双报到): unit check-ins with their co-building agreements, and in-service
 Party members' check-ins to the community where they live."""
+from flask_appbuilder.filemanager import get_file_original_name
+from flask_appbuilder.models.mixins import FileColumn
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Column, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import relationship
-from flask_appbuilder.filemanager import get_file_original_name
-from flask_appbuilder.models.mixins import FileColumn
 
 from .base import AreaMixin, BusinessModel, Choices
 
@@ -34,15 +34,6 @@ class UnitCheckin(AreaMixin, BusinessModel):
 
     agreements = relationship("Agreement", back_populates="checkin")
 
-    @staticmethod
-    def __export_display__(alias):
-        """In exports (app/export_query.py) a check-in shows as its unit's name."""
-        from sqlalchemy import select
-
-        from .unit import Unit
-
-        return select(Unit.name).where(Unit.id == alias.unit_id).scalar_subquery()
-
     def __repr__(self):
         return f"{self.unit} → {self.area}"
 
@@ -51,7 +42,6 @@ class Agreement(AreaMixin, BusinessModel):
     """A co-building agreement (共建协议) signed on a check-in, with its term and liaison."""
 
     __tablename__ = "agreement"
-    __area_from__ = "checkin"
 
     checkin_id = Column(Integer, ForeignKey("unit_checkin.id"), nullable=False, index=True)
     checkin = relationship("UnitCheckin", back_populates="agreements")
@@ -73,7 +63,6 @@ class MemberCheckin(AreaMixin, BusinessModel):
     """An in-service member's check-in (在职党员报到) to the community where they live."""
 
     __tablename__ = "member_checkin"
-    __area_from__ = "member"
 
     member_id = Column(Integer, ForeignKey("party_member.id"), nullable=False, index=True)
     member = relationship("PartyMember", back_populates="checkins")

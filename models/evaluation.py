@@ -16,7 +16,6 @@ LETTER_STATES = Choices(
 class GradeOption(BusinessModel):
     """One grade of the scale (优秀 / 合格 / 基本合格 / 不合格 …)."""
 
-    __shared_reference__ = True
     __tablename__ = "grade_option"
 
     name = Column(String(20), nullable=False, unique=True)
@@ -30,7 +29,6 @@ class Evaluation(AreaMixin, BusinessModel):
     """A member's grade for a period ("2026", "2026Q3")."""
 
     __tablename__ = "evaluation"
-    __area_from__ = "member"
     __table_args__ = (UniqueConstraint("member_id", "period", name="uq_evaluation_member_period"),)
 
     period = Column(String(7), nullable=False, index=True)

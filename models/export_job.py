@@ -9,7 +9,7 @@ requester ever gets its file. Its state moves pending → running → done | fai
 from flask_appbuilder import Model
 from flask_appbuilder.security.sqla.models import User
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Text, false, true
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import relationship
 
 from .base import Choices, utcnow
@@ -36,12 +36,6 @@ FINISHED_STATES = ("done", "failed", "expired")
 
 class ExportJob(Model):
     __tablename__ = "export_job"
-    # Requests and downloads are written to the audit log as events of their own; the many
-    # progress updates of a running job are not changes anyone audits.
-    __audited__ = False
-    # Not area-bound: who sees a job is its requester (and auditors), see app/exports.py.
-    __scope_area__ = staticmethod(lambda _path: true())
-    __scope_unit__ = staticmethod(lambda _unit_id: true())
 
     id = Column(Integer, primary_key=True)
     kind = Column(String(10), nullable=False, default="list")
@@ -62,7 +56,7 @@ class ExportJob(Model):
     worker = Column(String(200))
     # The file shows personal data in full: the list has personal fields and the requester held
     # ``can_view PersonalData`` when asking. Its file is then refused (404) to them once they no
-    # longer hold it (app/exports.py download_refusal).
+    # longer hold it (app/exports/access.py download_refusal).
     personal_data_unmasked = Column(Boolean, nullable=False, default=False, server_default=false())
     created_by_id = Column(Integer, ForeignKey(User.id, ondelete="CASCADE"), nullable=False)
     created_by = relationship(User)

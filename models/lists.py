@@ -78,7 +78,6 @@ class ProjectClaim(AreaMixin, BusinessModel):
     """A unit or a member claims a project (认领)."""
 
     __tablename__ = "project_claim"
-    __area_from__ = "project"
 
     project_id = Column(Integer, ForeignKey("project.id"), nullable=False, index=True)
     project = relationship("Project", back_populates="claims")

@@ -8,7 +8,6 @@ from sqlalchemy.orm import relationship
 
 class LoginGuard(Model):
     __tablename__ = "login_guard"
-    __audited__ = False  # its events are logged as login / lockout entries instead
 
     user_id = Column(Integer, ForeignKey(User.id, ondelete="CASCADE"), primary_key=True)
     failures = Column(Integer, nullable=False, default=0)

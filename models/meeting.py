@@ -1,11 +1,14 @@
 """Joint meetings (联席会议, 圆桌会议, 板凳会 …), their agenda items and resolutions (议定事项).
 
 A resolution is chased until an authorised user signs it off with evidence (办结销号)."""
+from flask_appbuilder import Model
+from flask_appbuilder.models.mixins import FileColumn
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Boolean, Column, Date, DateTime, ForeignKey, Integer, String, Table, Text
 from sqlalchemy.orm import relationship, validates
-from flask_appbuilder import Model
-from flask_appbuilder.models.mixins import FileColumn
+
+from app.core import actor
+from app.core.calendar import utcnow
 
 from .base import AreaMixin, BusinessModel, Choices
 
@@ -41,7 +44,6 @@ resolution_co_unit = Table(
 class MeetingType(BusinessModel):
     """A kind of meeting; admins add their own beside the shipped ones."""
 
-    __shared_reference__ = True
     __tablename__ = "meeting_type"
 
     name = Column(String(50), nullable=False, unique=True)
@@ -74,7 +76,6 @@ class AgendaItem(AreaMixin, BusinessModel):
     """A topic collected before the meeting (议题)."""
 
     __tablename__ = "agenda_item"
-    __area_from__ = "meeting"
 
     meeting_id = Column(Integer, ForeignKey("meeting.id"), nullable=False, index=True)
     meeting = relationship("Meeting", back_populates="agenda_items")
@@ -88,7 +89,6 @@ class Resolution(AreaMixin, BusinessModel):
     """A resolution (议定事项) with a lead owner, co-owners, a deadline, and its sign-off."""
 
     __tablename__ = "resolution"
-    __area_from__ = "meeting"
 
     meeting_id = Column(Integer, ForeignKey("meeting.id"), nullable=False, index=True)
     meeting = relationship("Meeting", back_populates="resolutions")
@@ -110,9 +110,6 @@ class Resolution(AreaMixin, BusinessModel):
     @validates("status")
     def _stamp_sign_off(self, key, value):
         """Closing a resolution (办结销号) records who signed it off and when."""
-        from app import actor
-        from .base import utcnow
-
         if value == "done" and self.status != "done":
             user = actor.current_user()
             self.signed_off_by = getattr(user, "username", None) or "system"

@@ -1,11 +1,14 @@
 """In-service Party members (在职党员) who report to the community where they live.
 
-Identity is the ID-card number; ``id_card_digest`` (a keyed HMAC, app/masking.py) is unique, so the
+Identity is the ID-card number; ``id_card_digest`` (a keyed HMAC, app/core/masking.py) is unique, so the
 same person can never be registered twice, even while the number is shown masked.
 """
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Column, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import relationship, validates
+
+from app.core.masking import id_card_digest
 
 from .base import AreaMixin, BusinessModel, Choices
 
@@ -44,10 +47,6 @@ class PartyMember(AreaMixin, BusinessModel):
     @validates("id_card")
     def _digest_id_card(self, key, value):
         """Keep the keyed hash in step with the number (duplicates are matched on the hash)."""
-        from flask import current_app
-
-        from app.masking import id_card_digest
-
         if value:
             self.id_card_digest = id_card_digest(value, current_app.config["PERSONAL_DATA_HASH_KEY"])
         return value

@@ -13,7 +13,6 @@ QUOTA_PERIODS = Choices(("quarter", _l("Quarter")), ("year", _l("Year")))
 class PostCategory(BusinessModel):
     """A service post an in-service member may claim (楼道长, 政策宣传员, 调解员, 巡逻员…)."""
 
-    __shared_reference__ = True
     __tablename__ = "post_category"
 
     name = Column(String(50), nullable=False, unique=True)
@@ -24,7 +23,6 @@ class PostCategory(BusinessModel):
 class ServiceQuota(BusinessModel):
     """What a checked-in member must do in a period, e.g. ≥ 4 activities and ≥ 50 hours a year."""
 
-    __shared_reference__ = True
     __tablename__ = "service_quota"
 
     name = Column(String(50), nullable=False, unique=True)

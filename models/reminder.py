@@ -10,13 +10,25 @@ read, and the delivery log that makes every reminder go out exactly once.
 * ``Notification`` — an in-app message for one account (the bell). Not audited, per user, not
   area-scoped: a user sees only their own (views/notification.py filters on the user).
 
-The business logic lives in app/reminders.py (scan) and app/channels.py (sending).
+The business logic lives in app/reminders/ (rules, targets, recipients, claims, sending,
+channels); the log's screen in views/reminder.py. What is audited and who sees which rows are
+tables in app/core/audit.py and app/core/scope.py.
 """
 from flask_appbuilder import Model
 from flask_appbuilder.security.sqla.models import User
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import (Boolean, Column, DateTime, ForeignKey, Index, Integer, SmallInteger, String, Text,
-                        UniqueConstraint, false, true)
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import relationship
 
 from .base import BusinessModel, Choices, utcnow
@@ -35,7 +47,7 @@ REMINDER_KINDS = Choices(
     ("unit_report_missing", _l("Unit's quarterly co-building report missing")),
     ("monthly_digest", _l("Monthly digest per admin")),
 )
-# Who receives it (app/reminders.py resolves each code to accounts or members, within scope).
+# Who receives it (app/reminders/recipients.py resolves each code to accounts or members, within scope).
 RECIPIENT_CODES = Choices(
     ("lead_owner", _l("Lead owner")),
     ("co_owners", _l("Co-owners")),
@@ -75,8 +87,6 @@ class ReminderRule(BusinessModel):
     """One reminder rule; the shipped ones are created by app.reference_data (codes never change)."""
 
     __tablename__ = "reminder_rule"
-    # District-wide settings: every role that may read rules sees them all.
-    __shared_reference__ = True
 
     code = Column(String(50), nullable=False, unique=True)
     name = Column(String(100), nullable=False)
@@ -107,7 +117,6 @@ class ReminderDelivery(Model):
     """The delivery log: one row per reminder per recipient per channel, claimed once."""
 
     __tablename__ = "reminder_delivery"
-    __audited__ = False
     __table_args__ = (
         UniqueConstraint("rule_id", "target_type", "target_id", "occasion", "level", "recipient_type",
                          "recipient_id", "channel", name="uq_reminder_delivery_key"),
@@ -144,47 +153,11 @@ class ReminderDelivery(Model):
     def __repr__(self):
         return f"{self.rule} {self.target_type}#{self.target_id} → {self.recipient_type}#{self.recipient_id}"
 
-    @property
-    def target_link(self):
-        """The target as a link to its page (the delivery log screen)."""
-        from markupsafe import Markup, escape
-
-        from app.reminders import SHOW_URLS
-
-        url = SHOW_URLS.get(self.target_type, "").format(id=self.target_id)
-        text = f"{self.target_type} #{self.target_id}"
-        return Markup(f'<a href="{escape(url)}">{escape(text)}</a>') if url and url != "/" else text
-
-    @property
-    def recipient_label(self):
-        """Who received it: the account or member's name (one lookup per row of a 20-row page)."""
-        from app.extensions import db
-        from .member import PartyMember
-
-        if self.recipient_type == "user":
-            user = db.session.get(User, self.recipient_id)
-            return f"{user.username}（{user.last_name}{user.first_name}）" if user else f"#{self.recipient_id}"
-        if self.recipient_type == "member":
-            member = db.session.get(PartyMember, self.recipient_id)
-            return member.name if member else f"#{self.recipient_id}"
-        return str(_l("Group robot"))
-
-
-def _delivery_area_scope(area_path):
-    from app.scope import subtree_area_ids
-
-    return ReminderDelivery.target_area_id.in_(subtree_area_ids(area_path))
-
-
-ReminderDelivery.__scope_area__ = staticmethod(_delivery_area_scope)
-ReminderDelivery.__scope_unit__ = staticmethod(lambda unit_id: false())
-
 
 class Notification(Model):
     """An in-app message for one account; ``read_at`` is set when they read it."""
 
     __tablename__ = "notification"
-    __audited__ = False
     __table_args__ = (Index("ix_notification_user_read", "user_id", "read_at"),)
 
     id = Column(Integer, primary_key=True)
@@ -205,9 +178,3 @@ class Notification(Model):
     @property
     def is_read(self):
         return self.read_at is not None
-
-
-# Notifications are per user, not per area: the scope module lets every reader through and the
-# screens and API filter on the signed-in user (views/notification.py), answering 404 otherwise.
-Notification.__scope_area__ = staticmethod(lambda area_path: true())
-Notification.__scope_unit__ = staticmethod(lambda unit_id: true())

@@ -1,5 +1,5 @@
 """Service records (服务记录): each activity a member or unit does, with hours and points."""
-from sqlalchemy import Column, Date, DateTime, Float, ForeignKey, Integer, String, Text, Index
+from sqlalchemy import Column, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import relationship
 
 from .base import AreaMixin, BusinessModel
@@ -9,7 +9,6 @@ class ServiceRecord(AreaMixin, BusinessModel):
     """One activity by a member or a unit, verified by the community (社区认证)."""
 
     __tablename__ = "service_record"
-    __area_from__ = ("member", "unit")
     __table_args__ = (Index("ix_service_record_area_served", "area_id", "served_on"),)
 
     member_id = Column(Integer, ForeignKey("party_member.id"), index=True)

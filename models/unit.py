@@ -40,19 +40,3 @@ class Unit(BusinessModel):
 
     checkins = relationship("UnitCheckin", back_populates="unit")
     members = relationship("PartyMember", back_populates="employer")
-
-
-
-def _unit_area_scope(area_path):
-    """A unit is in an area's scope when it sits there or has checked in to a community there."""
-    from sqlalchemy import or_, select
-
-    from app.scope import subtree_area_ids
-    from .checkin import UnitCheckin
-
-    ids = subtree_area_ids(area_path)
-    return or_(Unit.area_id.in_(ids), Unit.id.in_(select(UnitCheckin.unit_id).where(UnitCheckin.area_id.in_(ids))))
-
-
-Unit.__scope_area__ = staticmethod(_unit_area_scope)
-Unit.__scope_unit__ = staticmethod(lambda unit_id: Unit.id == unit_id)

@@ -1,9 +1,9 @@
 """A checked-in unit's quarterly co-building report (单位季度共建情况报告): every quarter the unit
 tells the community what it did under the co-building agreement, for whom, what went wrong and
 what comes next. One report per check-in and quarter; the reminder rule ``unit_report_missing``
-(app/reminders.py) chases the check-ins that have none for the current quarter.
+(app/reminders/targets.py) chases the check-ins that have none for the current quarter.
 
-The report sits where its check-in sits (``__area_from__``), and its unit is always the check-in's
+The report sits where its check-in sits (app/core/area_tree.py AREA_SOURCES), and its unit is always the check-in's
 unit: it is copied from the check-in whenever the check-in is set, so the liaison scope (by unit)
 and the area scope (by the check-in's community) can never disagree about a report.
 """
@@ -13,13 +13,13 @@ from sqlalchemy import Column, Date, ForeignKey, Integer, String, Text, UniqueCo
 from sqlalchemy.orm import relationship, validates
 
 from .base import AreaMixin, BusinessModel
+from .checkin import UnitCheckin
 
 
 class UnitReport(AreaMixin, BusinessModel):
     """One quarter's co-building report of a unit to the community it checked in to."""
 
     __tablename__ = "unit_report"
-    __area_from__ = "checkin"
     __table_args__ = (UniqueConstraint("checkin_id", "quarter", name="uq_unit_report_checkin_quarter"),)
 
     checkin_id = Column(Integer, ForeignKey("unit_checkin.id"), nullable=False, index=True)
@@ -58,8 +58,6 @@ def _unit_from_checkin_id(_mapper, connection, report):
     """Writers that set only ``checkin_id`` (imports, scripts) get the check-in's unit too."""
     if report.checkin_id is None:
         return
-    from .checkin import UnitCheckin
-
     unit_id = connection.execute(
         select(UnitCheckin.unit_id).where(UnitCheckin.id == report.checkin_id)).scalar_one_or_none()
     if unit_id is not None:

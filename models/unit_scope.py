@@ -1,16 +1,18 @@
-"""What a unit liaison (单位联络员) sees: the records of their own unit, declared per model for
-app/scope.py. Kept together so the liaison's whole view of the data reads in one place."""
+"""What a unit liaison (单位联络员) sees: the records of their own unit, as a WHERE clause per
+model (``UNIT_SCOPES``, read by app/core/scope.py). Kept together so the liaison's whole view of
+the data reads in one place; with it, how a unit reaches an area (where it sits, and where it
+checked in: ``unit_area_scope``)."""
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import aliased
 
-from .area import Area
-
+from .area import Area, subtree_area_ids
 from .checkin import Agreement, MemberCheckin, UnitCheckin
 from .evaluation import Evaluation
 from .lists import Project, ProjectClaim, Resource
 from .meeting import AgendaItem, Meeting, Resolution, meeting_unit, resolution_co_unit
 from .member import PartyMember
 from .service import ServiceRecord
+from .unit import Unit
 from .unit_report import UnitReport
 
 
@@ -32,7 +34,14 @@ def _in_checked_in_areas(unit_id, area_id_column):
         node.path.startswith(checked_in.path))
 
 
+def unit_area_scope(area_path):
+    """A unit is in an area's scope when it sits there or has checked in to a community there."""
+    ids = subtree_area_ids(area_path)
+    return or_(Unit.area_id.in_(ids), Unit.id.in_(select(UnitCheckin.unit_id).where(UnitCheckin.area_id.in_(ids))))
+
+
 UNIT_SCOPES = {
+    Unit: lambda u: Unit.id == u,
     Area: lambda u: _in_checked_in_areas(u, Area.id),
     UnitCheckin: lambda u: UnitCheckin.unit_id == u,
     Agreement: lambda u: Agreement.checkin_id.in_(select(UnitCheckin.id).where(UnitCheckin.unit_id == u)),
@@ -56,6 +65,3 @@ UNIT_SCOPES = {
         Resolution.id.in_(select(resolution_co_unit.c.resolution_id).where(resolution_co_unit.c.unit_id == u)),
     ),
 }
-
-for _model, _clause in UNIT_SCOPES.items():
-    _model.__scope_unit__ = staticmethod(_clause)

@@ -1,9 +1,8 @@
 """The scope of an account: the area node whose subtree it may see, and for unit liaisons the
 unit they speak for. Kept beside FAB's ab_user rather than subclassing it."""
-from sqlalchemy import Column, ForeignKey, Integer
-from sqlalchemy.orm import relationship, backref
-
 from flask_appbuilder.security.sqla.models import User
+from sqlalchemy import Column, ForeignKey, Integer
+from sqlalchemy.orm import backref, relationship
 
 from .base import BusinessModel
 

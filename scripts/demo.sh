@@ -32,7 +32,8 @@ has_demo_data() {
 import sys
 
 from app import create_app
-from app.demo import DEMO_USERS, demo_anchors
+from app.demo.seed import demo_anchors
+from app.demo.users import DEMO_USERS
 
 app = create_app()
 with app.app_context():

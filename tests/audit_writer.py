@@ -5,7 +5,7 @@ it shares nothing with the test process but the database)."""
 def write_records(database_url, data_dir, count, tag, area_id):
     import pathlib
 
-    from app.actor import acting_as
+    from app.core.actor import acting_as
     from app.extensions import db
     from models import Unit
     from tests.conftest import make_app

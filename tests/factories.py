@@ -3,10 +3,10 @@ from datetime import date, timedelta
 
 from sqlalchemy import text
 
-from app.actor import acting_as
-from app.demo import DEMO_USERS
+from app.core.actor import acting_as
+from app.demo.fakedata import FakeData
+from app.demo.users import DEMO_USERS
 from app.extensions import db
-from app.fakedata import FakeData
 
 PASSWORD = "Test-Passw0rd!"
 # The contract's demo users, plus an account whose only role is Public.
@@ -87,8 +87,7 @@ def build_world(app, today=None):
     Every date is relative to ``today`` (default: the clock's date, read once), so the world tells
     the same story whatever day it is built on; a test whose figures depend on the day pins the
     clock (``pytest.mark.today``, tests/conftest.py). ``ids["today"]`` is the day it was built on."""
-    from models import (Meeting, MeetingType, MemberCheckin, Resolution, ServiceRecord, Unit, UnitCheckin,
-                        UserScope)
+    from models import Meeting, MeetingType, MemberCheckin, Resolution, ServiceRecord, Unit, UnitCheckin, UserScope
 
     today = today or date.today()
     with acting_as(None, via="test"):
@@ -144,8 +143,18 @@ def _add_lists_and_evaluations(today, c1, c2, unit1, unit2, m1, m2, checkin1, ch
     """One record of every other scoped kind in each community, so scope tests cover them all: an
     agreement from January 1 to the end of next year, last year's grade, last quarter's report
     (built on a day of 2026Q4: 2026-01-01..2027-12-31, "2025" and "2026Q3" sent on 2026-10-08)."""
-    from models import (AgendaItem, Agreement, Evaluation, GradeOption, MemberCheckin, Need, Project, ProjectClaim,
-                        Resource, UnitReport)
+    from models import (
+        AgendaItem,
+        Agreement,
+        Evaluation,
+        GradeOption,
+        MemberCheckin,
+        Need,
+        Project,
+        ProjectClaim,
+        Resource,
+        UnitReport,
+    )
 
     basic = db.session.query(GradeOption).filter_by(name="基本合格").one()
     _this_quarter, this_start = quarter_start(today)

@@ -4,7 +4,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from app.fakedata import FakeData
+from app.demo.fakedata import FakeData
 
 fake = FakeData(seed=21)
 # The day the tests run on (the clock is pinned to it): the payloads' dates are today's, their

@@ -4,10 +4,10 @@ import json
 
 from sqlalchemy import select, text
 
-from app.actor import acting_as
-from app.audit import verify_chain
+from app.core.actor import acting_as
+from app.core.audit_chain import verify_chain
+from app.demo.fakedata import FakeData
 from app.extensions import db
-from app.fakedata import FakeData
 
 fake = FakeData(seed=41)
 
@@ -258,7 +258,7 @@ def test_parallel_writers_keep_one_unbroken_chain(world, app, tmp_path):
 def test_archive_seals_and_prunes_old_entries_and_chain_still_verifies(world, app, tmp_path):
     from datetime import datetime, timedelta
 
-    from app.audit import verify_archive
+    from app.core.audit_chain import verify_archive
     from models import AuditLog, AuditSeal
 
     with app.app_context():
@@ -266,7 +266,7 @@ def test_archive_seals_and_prunes_old_entries_and_chain_still_verifies(world, ap
         old = datetime.utcnow() - timedelta(days=400)
         # Age the first ten entries (as a DBA would for the test); their hashes cover `at`, so
         # re-chain them the way they would have been written then.
-        from app.audit import entry_hash, GENESIS_HASH
+        from app.core.audit_chain import GENESIS_HASH, entry_hash
 
         prev = GENESIS_HASH
         rows = db.session.execute(select(AuditLog.__table__).order_by(AuditLog.id)).mappings().all()
@@ -305,7 +305,8 @@ def test_entries_with_awkward_text_hash_the_same_in_python_and_sql(world, app):
     """On PostgreSQL the server hashes the entry (sha256 over the canonical JSON sent around the
     id): quotes, backslashes, a fake ``"id":null``, newlines, emoji and Chinese must give exactly
     the hash verify_chain computes in Python."""
-    from app.audit import entry_hash, record_event
+    from app.core.audit import record_event
+    from app.core.audit_chain import entry_hash
     from models import AuditLog
 
     awkward = 'say "hi" \\ back\\slash "id":null, {"id":1}\n第二行 😀 \u2028 end\\'
@@ -327,7 +328,7 @@ def test_failed_append_raises_sqlalchemy_error_and_leaves_nothing(world, app):
     import pytest
     from sqlalchemy.exc import DBAPIError
 
-    from app.audit import record_event
+    from app.core.audit import record_event
     from models import AuditLog, Unit
 
     if app.config["BACKEND"] != "postgresql":
@@ -348,13 +349,33 @@ def test_failed_append_raises_sqlalchemy_error_and_leaves_nothing(world, app):
 
 
 def test_postgresql_append_function_takes_the_same_lock_as_the_application(world, app):
-    """Migration 0010's function and app/audit.py (archive) must serialise on ONE advisory lock."""
+    """Migration 0010's function and app/core/audit_chain.py (archive) must serialise on ONE advisory lock."""
     import pytest
 
-    from app.audit import ADVISORY_LOCK_KEY
+    from app.core.audit_chain import ADVISORY_LOCK_KEY
 
     if app.config["BACKEND"] != "postgresql":
         pytest.skip("the append function is PostgreSQL's")
     with app.app_context():
         source = db.session.execute(text("SELECT pg_get_functiondef('gongjian_audit_append'::regproc)")).scalar()
     assert f"pg_advisory_xact_lock({ADVISORY_LOCK_KEY})" in source
+
+
+def test_audit_registries_name_existing_tables_and_columns():
+    """The tables and columns the audit rules name exist (a renamed table cannot silently fall out
+    of a rule), and every table of the models package is either a business record (audited) or
+    listed in ``NEVER_AUDITED`` with its reason."""
+    from flask_appbuilder import Model
+
+    from app.core.audit import AUDITED_SECURITY_TABLES, NEVER_AUDITED, SKIPPED_BY_TABLE, is_audited
+    from models import BusinessModel
+
+    tables = Model.metadata.tables
+    assert AUDITED_SECURITY_TABLES | NEVER_AUDITED | set(SKIPPED_BY_TABLE) <= set(tables)
+    for table, columns in SKIPPED_BY_TABLE.items():
+        assert columns <= set(tables[table].c.keys())
+    ours = [mapper.class_ for mapper in Model.registry.mappers if mapper.class_.__module__.startswith("models.")]
+    for model in ours:
+        assert issubclass(model, BusinessModel) != (model.__tablename__ in NEVER_AUDITED), model
+        assert is_audited(model) == issubclass(model, BusinessModel), model
+    assert {model.__tablename__ for model in ours} >= NEVER_AUDITED

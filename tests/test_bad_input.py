@@ -2,20 +2,30 @@
 database's words) now answers a 4xx naming the field (or, for a URL argument, a plain message)
 in the user's language, and nothing is written: no row, no audit entry.
 
-The guard is app/request_args.py (URL, query and body arguments, before FAB reads them), the
-answers are app/errors.py's; tests/test_api_fuzz.py looks for more such input."""
+The guard is app/core/request_args.py (URL, query and body arguments, before FAB reads them), the
+answers are app/core/errors.py's; tests/test_api_fuzz.py looks for more such input."""
 import re
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from app.core.errors import ERROR_PAGES
+from app.core.request_args import (
+    BAD_PAGE,
+    BAD_PAGE_SIZE,
+    BIGGEST_PAGE,
+    NO_FILTER,
+    NO_OPERATOR,
+    NO_ORDER,
+    NOT_AN_OBJECT,
+    NOT_JSON_OBJECT,
+    NOT_RISON,
+    UNSTORABLE,
+)
+from app.core.scope import NO_SUCH_RECORD
+from app.demo.fakedata import FakeData
 from app.extensions import db
-from app.fakedata import FakeData
-from app.request_args import (BAD_PAGE, BAD_PAGE_SIZE, BIGGEST_PAGE, NO_FILTER, NO_OPERATOR, NO_ORDER,
-                              NOT_AN_OBJECT, NOT_JSON_OBJECT, NOT_RISON, UNSTORABLE)
-from app.errors import ERROR_PAGES
-from app.scope import NO_SUCH_RECORD
 
 fake = FakeData(seed=1313)
 HUGE_IDS = (2 ** 63, 10 ** 20, 2 ** 31)  # past SQLite's and PostgreSQL's bigint; past PostgreSQL's integer

@@ -12,7 +12,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from conftest import service_unavailable
 
 pytestmark = pytest.mark.browser
@@ -44,7 +43,7 @@ def zh(msgid):
 
 def build_district(app):
     """District → street → 幸福社区 → grid, a unit there, and community1 scoped to 幸福社区."""
-    from app.actor import acting_as
+    from app.core.actor import acting_as
     from app.extensions import db
     from models import Area, Unit, UserScope
 
@@ -134,7 +133,7 @@ def choose(page, field, label):
 
 
 def test_community_admin_adds_a_member_in_chinese(live_server, page):
-    from app.fakedata import FakeData
+    from app.demo.fakedata import FakeData
 
     app, base = live_server
     good_id = FakeData(seed=2026).id_card(region="650102")
@@ -204,10 +203,10 @@ def test_community_admin_adds_a_member_in_chinese(live_server, page):
 def test_export_button_progress_bar_and_download(live_server, page, monkeypatch):
     """The 导出 button of a list starts a job; 我的导出 shows its progress bar, which the page's
     script moves when the job runs, then the download link; the file is the masked list."""
-    import app.exports as exports
-    from app.actor import acting_as
+    import app.exports.running as exports
+    from app.core.actor import acting_as
+    from app.demo.fakedata import FakeData
     from app.extensions import db
-    from app.fakedata import FakeData
     from models import Area, ExportJob, PartyMember
 
     app, base = live_server
@@ -217,7 +216,7 @@ def test_export_button_progress_bar_and_download(live_server, page, monkeypatch)
         db.session.add(PartyMember(name="赵敏", gender="female", id_card=id_card, phone="13900001111", area=grid))
         db.session.commit()
     queued = []
-    monkeypatch.setattr(exports, "_queue", lambda job: queued.append(job.id))  # no worker yet
+    monkeypatch.setattr(exports, "queue_job", lambda job: queued.append(job.id))  # no worker yet
 
     page.goto(base + "/login/")
     page.fill("#username", "community1")

@@ -7,9 +7,8 @@ today, so the whole module runs on one pinned day (``TODAY``).
 from datetime import date
 
 import pytest
-from sqlalchemy import func, select
-
 from conftest import on_day
+from sqlalchemy import func, select
 
 DEMO_PASSWORD = "Demo-Passw0rd!"
 EXPECTED_ROLES = {
@@ -208,7 +207,7 @@ def test_every_resolution_status_and_approval_state_is_present(ctx):
 def test_checkins_agreements_and_meetings_cover_every_case(ctx):
     from datetime import date, timedelta
 
-    from models import Agreement, AgendaItem, Meeting, MeetingType, MemberCheckin, PartyMember, UnitCheckin
+    from models import AgendaItem, Agreement, Meeting, MeetingType, MemberCheckin, PartyMember, UnitCheckin
 
     assert set(ctx.scalars(select(UnitCheckin.status).distinct())) == {"registered", "confirmed", "expired"}
     assert set(ctx.scalars(select(MemberCheckin.status).distinct())) == {"registered", "confirmed", "expired"}
@@ -250,7 +249,7 @@ def test_quarterly_reports_from_most_units_and_some_missing_this_quarter(demo_ap
 
 
 def test_member_id_cards_unique_valid_and_gender_consistent(ctx):
-    from app.validation import validate_id_card, validate_mobile
+    from app.core.formats import validate_id_card, validate_mobile
     from models import PartyMember
 
     rows = ctx.execute(select(PartyMember.id_card, PartyMember.id_card_digest, PartyMember.phone,
@@ -265,7 +264,7 @@ def test_member_id_cards_unique_valid_and_gender_consistent(ctx):
 
 
 def test_units_have_valid_unique_credit_codes_of_every_type(ctx):
-    from app.validation import validate_credit_code
+    from app.core.formats import validate_credit_code
     from models import Unit
     from models.unit import UNIT_TYPES
 

@@ -21,10 +21,10 @@ from urllib.parse import unquote, urlencode
 
 import prison
 import pytest
+from conftest import PASSWORD
 from sqlalchemy import func, select
 
-from app.demo import DEMO_USERS
-from conftest import PASSWORD
+from app.demo.users import DEMO_USERS
 from tests.factories import user
 
 DEMO = list(DEMO_USERS)
@@ -111,7 +111,7 @@ def rule_url(app, rule, **values):
 
 def may_call(app, username, view):
     """Whether ``username``'s role holds the permission FAB checks for ``view``'s download."""
-    from app.roles import holds
+    from app.core.roles import holds
 
     name = (getattr(view, "method_permission_name", None) or {}).get("download", "download")
     with app.app_context():
@@ -255,7 +255,7 @@ def attachment_models():
     """Every mapped model with a FileColumn / ImageColumn, and those columns."""
     from flask_appbuilder import Model
 
-    from app.export_files import attachment_columns
+    from app.attachments import attachment_columns
 
     found = {}
     for mapper in Model.registry.mappers:
@@ -269,7 +269,7 @@ def attachment_models():
 def attachments(app, world):
     """A distinct file on every row of every model with a file column (one row per community in
     the test district), plus an orphan file in the upload folder that no record holds."""
-    from app.actor import acting_as
+    from app.core.actor import acting_as
     from app.extensions import db
 
     folder = app.config["UPLOAD_FOLDER"]
@@ -301,9 +301,9 @@ def attachment_rules(app):
 
 
 def visible_to(app, username, model, record_id):
-    from app.actor import acting_as
+    from app.core.actor import acting_as
+    from app.core.scope import is_visible
     from app.extensions import db
-    from app.scope import is_visible
 
     with app.app_context():
         account = user(app, username)
@@ -384,8 +384,8 @@ def reaches(app, path, endpoint):
 
 
 def test_a_record_holding_a_path_outside_the_upload_folder_serves_nothing(app, world):
-    from app.actor import acting_as
-    from app.export_files import find_attachment
+    from app.attachments import find_attachment
+    from app.core.actor import acting_as
     from app.extensions import db
     from models import Agreement
 
@@ -422,7 +422,7 @@ IDS = [f"{kind}-{resource}.{column}" for kind, resource, column, *_rest in BAD_V
 
 
 def export_resource(app, name):
-    from app.exports import resources
+    from app.exports.resources import resources
 
     with app.app_context():
         return resources()[name]

@@ -16,8 +16,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-
 from conftest import run_cli
+
 from tests.factories import user
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -147,7 +147,7 @@ def test_xlsx_has_dates_frozen_header_and_no_formulas(app, world, api):
 
 def test_xlsx_continues_on_a_second_sheet_past_excel_rows(tmp_path):
     """1,048,576 data rows: 1,048,575 on the first sheet (under the header), one on the second."""
-    from app.export_files import Progress, XLSX_SHEET_ROWS, new_workbook, write_sheets
+    from app.exports.files import XLSX_SHEET_ROWS, Progress, new_workbook, write_sheets
 
     count = XLSX_SHEET_ROWS + 1
     batches = ([(i,) for i in range(start, min(start + 50_000, count))] for start in range(0, count, 50_000))
@@ -212,7 +212,7 @@ def test_bad_requests_answer_400_with_the_field(app, world, api):
 
 # ---- failures ------------------------------------------------------------------------------
 def test_a_failing_export_ends_failed_with_its_reason_and_no_file(app, world, api, monkeypatch):
-    import app.exports as exports
+    import app.exports.running as exports
 
     def broken(export, path, progress, notes=()):
         with open(path, "w") as partial:
@@ -238,8 +238,8 @@ import sys, time
 sys.path.insert(0, {tests!r})
 from conftest import make_app
 from pathlib import Path
-import app.exports as exports
-import app.export_files as files
+import app.exports.running as exports
+import app.exports.files as files
 
 def crawl(export, path, progress, notes=()):
     # the real rows, written slowly enough to be killed mid-file
@@ -262,7 +262,7 @@ with application.app_context():
 def test_a_killed_worker_leaves_a_failed_job_and_no_file(app, world, api, tmp_path):
     """A real process runs the export and is killed with SIGKILL mid-file; the sweeper fails the
     job and removes the partial file."""
-    from app.exports import sweep_stale_jobs
+    from app.exports.housekeeping import sweep_stale_jobs
     from app.extensions import db
     from models import ExportJob
 
@@ -275,7 +275,7 @@ def test_a_killed_worker_leaves_a_failed_job_and_no_file(app, world, api, tmp_pa
     script = KILLED_WORKER.format(tests=str(PROJECT_DIR / "tests"), data_dir=app.config["DATA_DIR"],
                                   url=app.config["SQLALCHEMY_DATABASE_URI"], job_id=job_id)
     with app.app_context():
-        from app.exports import export_dir
+        from app.exports.running import export_dir
 
         directory = Path(export_dir(db.session.get(ExportJob, job_id)))
     process = subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT_DIR)
@@ -303,10 +303,10 @@ def test_a_killed_worker_leaves_a_failed_job_and_no_file(app, world, api, tmp_pa
 
 
 def test_files_expire_and_the_sweeper_runs_on_beat(app, world, api):
-    from app.exports import expire_jobs
+    from app.celery_app import beat_schedule
+    from app.exports.housekeeping import expire_jobs
     from app.extensions import db
     from models import ExportJob
-    from tasks import beat_schedule
 
     client = api("community1")
     job = post_export(client, "party_member")
@@ -414,12 +414,12 @@ def test_audit_log_export_carries_the_chain_verification(app, world, api):
 def test_export_through_a_real_celery_worker_on_redis(app, world, api):
     import uuid
 
+    import celery.contrib.testing.tasks  # noqa: F401
     import redis
     from celery.contrib.testing.worker import start_worker
-
-    import celery.contrib.testing.tasks  # noqa: F401
     from conftest import service_unavailable
-    from tasks import celery_app, init_celery
+
+    from app.celery_app import celery_app, init_celery
     from tests.test_tasks import REDIS_URL
 
     connection = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
@@ -455,7 +455,7 @@ def test_export_through_a_real_celery_worker_on_redis(app, world, api):
 def test_every_list_exports_as_many_rows_as_the_user_may_list(username, app, world, api):
     """Generated from the registered lists: an export holds exactly the rows the API lists for the
     same user (scope applied the same way), for every list the user may read."""
-    from app.exports import resources
+    from app.exports.resources import resources
 
     client = api(username)
     with app.app_context():
@@ -472,3 +472,20 @@ def test_every_list_exports_as_many_rows_as_the_user_may_list(username, app, wor
         assert job["row_count"] == listed.json["count"], (username, name)
         checked += 1
     assert checked >= 5
+
+
+def test_export_registries_name_existing_tables_and_columns():
+    """The tables and columns the export rules name exist: a renamed table or column cannot
+    silently fall out of them."""
+    from flask_appbuilder import Model
+    from sqlalchemy import DateTime
+
+    from app.exports.query import DISPLAY_BY_TABLE, UTC_COLUMNS
+
+    tables = Model.metadata.tables
+    assert set(UTC_COLUMNS) | set(DISPLAY_BY_TABLE) <= set(tables)
+    for table, columns in UTC_COLUMNS.items():
+        assert all(isinstance(tables[table].c[name].type, DateTime) for name in columns)
+    models = {mapper.class_.__tablename__: mapper.class_ for mapper in Model.registry.mappers}
+    for table, shown in DISPLAY_BY_TABLE.items():
+        shown(models[table])  # builds its SQL from the columns it names

@@ -13,8 +13,9 @@ import zipfile
 import pytest
 from sqlalchemy import select
 
-from app import letters, reports
 from app.extensions import db
+from app.letters import feedback as letters
+from app.statistics.context import make_context
 from tests.factories import user
 from tests.test_reports import PERIOD, TODAY, YEAR_2025, as_user, district, query  # noqa: F401  (fixture)
 
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.today(TODAY)  # the reports' day: PERIOD and the distri
 
 
 def letter_of(app, username, unit_id, params=PERIOD):
-    return as_user(app, username, lambda: letters.letter_for_unit(reports.make_context(params), unit_id))
+    return as_user(app, username, lambda: letters.letter_for_unit(make_context(params), unit_id))
 
 
 def docx_text(content):
@@ -114,8 +115,8 @@ def test_zip_holds_a_docx_and_a_pdf_per_unit_in_scope(app, district, tmp_path):
 
 
 def test_letters_job_through_request_export(app, district):
-    from app.actor import acting_as
-    from app.exports import request_export
+    from app.core.actor import acting_as
+    from app.exports.requests import request_export
     from models import ExportJob
 
     with app.test_request_context():
@@ -130,8 +131,8 @@ def test_letters_job_through_request_export(app, district):
 
 
 def test_missing_font_fails_the_job_with_a_clear_message(app, district, monkeypatch, tmp_path, browser):
-    from app.actor import acting_as
-    from app.exports import request_export
+    from app.core.actor import acting_as
+    from app.exports.requests import request_export
     from models import ExportJob
 
     monkeypatch.setitem(app.config, "PDF_FONT_PATH", str(tmp_path / "missing.ttc"))

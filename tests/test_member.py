@@ -1,7 +1,7 @@
 """In-service Party members: validation, duplicates, masking, CRUD through screen and API."""
 import re
 
-from app.fakedata import FakeData
+from app.demo.fakedata import FakeData
 from app.extensions import db
 
 fake = FakeData(seed=11)

@@ -9,9 +9,10 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
+from app.core.duplicates import DUPLICATE_PERSON
+from app.core.record_rules import DUPLICATE_RULES
+from app.demo.fakedata import FakeData
 from app.extensions import db
-from app.fakedata import FakeData
-from app.validation import DUPLICATE_PERSON, DUPLICATE_RULES
 
 fake = FakeData(seed=23)
 URL = "/api/v1/party_member/"
@@ -69,7 +70,7 @@ def duplicate_entries(app):
 
 
 def chain_ok(app):
-    from app.audit import verify_chain
+    from app.core.audit_chain import verify_chain
 
     with app.app_context():
         checked, bad_id, reason = verify_chain(db.session.connection())

@@ -1,9 +1,10 @@
 """Role × endpoint matrix, generated from the registered screens and APIs: each role reaches
-exactly what app/roles.py grants it, and nothing else (a resource added later is covered too)."""
+exactly what app/core/roles.py grants it, and nothing else (a resource added later is covered too)."""
 import pytest
 
-from app.roles import ROLES
-from views.base import GongjianApi, GongjianBaseView
+from app.core.roles import ROLES
+from views.api_base import GongjianApi
+from views.base import GongjianBaseView
 
 ROLE_USERS = {"Admin": "admin", "SecurityAdmin": "security", "OrgDept": "orgdept", "Auditor": "auditor",
               "StreetAdmin": "street1", "CommunityAdmin": "community1", "UnitLiaison": "liaison1",

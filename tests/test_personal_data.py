@@ -4,13 +4,15 @@ anyone remembering to list it."""
 import re
 
 import pytest
-from sqlalchemy import inspect as sa_inspect, select
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import select
 
 from app.core import policy
+from app.core.roles import ROLES
 from app.extensions import db
-from app.roles import ROLES
 from tests.factories import USERS, user
-from views.base import GongjianApi, GongjianBaseView
+from views.api_base import GongjianApi
+from views.base import GongjianBaseView
 
 IDS_PER_MODEL = 3
 # Every demo user whose role (the one role table) does not see personal data in full.
@@ -143,8 +145,9 @@ def test_no_full_personal_value_reaches_a_masked_role(username, world, app, api,
 
 
 def _walk_exports(app, username, tmp_path, values, found):
-    from app.export_query import ExportInvalid
-    from app.exports import export_to_file, resources
+    from app.exports.query import ExportInvalid
+    from app.exports.requests import export_to_file
+    from app.exports.resources import resources
 
     cases = 0
     with app.app_context():

@@ -3,7 +3,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from app.fakedata import FakeData
+from app.demo.fakedata import FakeData
 
 fake = FakeData(seed=31)
 # The day the tests run on (the clock is pinned to it, so "the future" starts at TOMORROW even
@@ -126,7 +126,7 @@ def test_area_level_must_fit_its_parent(world, api):
 
 
 def test_screen_and_api_give_the_same_message(world, api, browser):
-    from app.validation import validate_date_order  # noqa: F401  (the rule both paths run)
+    from app.core.formats import validate_date_order  # noqa: F401  (the rule both paths run)
 
     api_msg = api("community1").post("/api/v1/agreement/?_l_=en", json={
         "checkin": world["checkin1"], "title": "协议", "starts_on": "2026-06-01", "ends_on": "2026-01-01"}
@@ -150,3 +150,46 @@ def test_screen_service_record_bad_hours_keeps_form(world, browser, app):
 
     with app.app_context():
         assert db.session.query(ServiceRecord).filter_by(content="义诊").count() == 0
+
+
+# --- a write hook's refusal on the screens: the error map's words, never SQL or a field code ---
+SQL_WORDS = ("INSERT", "UPDATE", "DELETE FROM", "[SQL:", "constraint", "psycopg", "sqlite3")
+
+
+def _after_write(user, response):
+    """The page FAB's add, edit and delete lead to (a redirect: the refusal is flashed there)."""
+    assert response.status_code == 302, response.status_code
+    return user.get(response.headers["Location"]).get_data(as_text=True)
+
+
+def test_screen_delete_refusal_says_the_reason_alone(world, browser, app):
+    from app.extensions import db
+    from models import PartyMember
+
+    user = browser("community1")
+    user.get("/lang/en")
+    page = _after_write(user, user.post(f"/partymemberview/delete/{world['m1']}",
+                                        with_token_from="/partymemberview/add"))
+    assert "This record cannot be deleted while other records refer to it" in page
+    assert "id: This record" not in page  # FAB flashed str(RecordInvalid): the field's code first
+    with app.app_context():
+        assert db.session.get(PartyMember, world["m1"]) is not None
+
+
+def test_screen_write_the_database_refuses_is_told_in_words_not_sql(world, browser, app):
+    """A whole number past the column's type: PostgreSQL refuses it at the hook's flush (the
+    screen's form has no bound); the screen says the map's sentence, never the SQL."""
+    from app.core.errors import DATABASE_REFUSED
+    from app.extensions import db
+    from models import Area
+
+    user = browser("admin")
+    user.get("/lang/en")
+    form = {"parent": str(world["c1"]), "level": "grid", "code": "650102001001001", "name": "幸福社区第一网格",
+            "grid_worker": "田云", "household_heads": str(2 ** 40), "central_households": "", "note": ""}
+    page = _after_write(user, user.submit(f"/areaview/edit/{world['g11']}", form))
+    assert not any(word in page for word in SQL_WORDS)
+    with app.app_context():
+        stored = db.session.get(Area, world["g11"]).household_heads
+    if stored != 2 ** 40:  # PostgreSQL (an integer column): refused, in words
+        assert str(DATABASE_REFUSED) in page.replace("&#39;", "'")

@@ -15,14 +15,16 @@ from decimal import Decimal
 
 import pytest
 from flask_appbuilder import Model
-from sqlalchemy import event, func, inspect as sa_inspect, select
+from sqlalchemy import event, func, select
+from sqlalchemy import inspect as sa_inspect
 
-from app.actor import acting_as
+from app.core.actor import acting_as
+from app.core.roles import ROLES
+from app.core.scope import AREA_RULES, NO_SUCH_RECORD, PER_USER, SHARED_REFERENCE, ScopeViolation, restrict, scope_for
 from app.extensions import db
-from app.roles import ROLES
-from app.scope import NO_SUCH_RECORD, ScopeViolation, restrict, scope_for
+from models.unit_scope import UNIT_SCOPES
 from tests.factories import fake, member, user
-from views.base import GongjianApi
+from views.api_base import GongjianApi
 
 WRITERS = {"community1": "CommunityAdmin", "liaison1": "UnitLiaison"}
 MISSING_ID = 987654321
@@ -32,17 +34,13 @@ _codes = itertools.count(900)
 # --- the cases, from the registry ----------------------------------------------------------------
 
 
-def shared(model):
-    return getattr(model, "__shared_reference__", False)
-
-
 def area_or_unit_scoped(model):
-    return not shared(model) and (model.__tablename__ == "area" or hasattr(model, "area_id")
-                                  or hasattr(model, "__scope_area__") or hasattr(model, "__scope_unit__"))
+    return model not in SHARED_REFERENCE and (model.__tablename__ == "area" or hasattr(model, "area_id")
+                                              or model in AREA_RULES or unit_scoped(model))
 
 
 def unit_scoped(model):
-    return not shared(model) and hasattr(model, "__scope_unit__")
+    return model in UNIT_SCOPES or model in PER_USER
 
 
 def writable_apis(app, username):
@@ -139,7 +137,7 @@ def make_outside(app, model, world):
 
 def target_visible(app, model, pk, username):
     """Whether the writer can read the record (the read side of the scope, tests/test_scope.py)."""
-    from app.scope import is_visible
+    from app.core.scope import is_visible
 
     with app.app_context():
         visible = is_visible(db.session.get(model, pk), scope_for(user(app, username)))
@@ -181,7 +179,7 @@ def snapshot(app, model, pk):
 def in_scope_record(app, model, username):
     """An existing record of ``model`` the writer sees, preferably one whose own relations the
     writer sees too (a community's own area hangs under a street the community admin cannot use)."""
-    from app.scope import is_visible
+    from app.core.scope import is_visible
 
     with app.app_context():
         scope = scope_for(user(app, username))
@@ -224,7 +222,7 @@ def body_from(app, view, pk, columns):
 
 def other_relations_visible(app, view, body, col, username):
     """Whether every relation of ``body`` but ``col`` points at a record the writer sees."""
-    from app.scope import is_visible
+    from app.core.scope import is_visible
 
     with app.app_context():
         scope = scope_for(user(app, username))

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from tests.test_reminders import D, TODAY, add, at, resolution, rules, scan  # noqa: F401  (fixtures)
+from tests.test_reminders import TODAY, D, add, at, resolution, rules, scan  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.today(TODAY)  # the reminder tests' day (the world is dated from it)
 
@@ -204,8 +204,8 @@ def test_sms_gateway_gets_signed_text_for_members(app, ctx, monkeypatch):
 
 
 def test_failing_channel_is_retried_with_backoff_without_holding_up_the_others(app, ctx, smtp, robot):
+    from app.reminders.sending import send_due
     from models import Notification, ReminderDelivery
-    from app.reminders import send_due
 
     robot.status = 500
     item = resolution(ctx, D)

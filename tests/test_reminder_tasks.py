@@ -9,11 +9,11 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from conftest import make_app, service_unavailable
 from sqlalchemy import func, select
 
 from app.extensions import db
-from conftest import make_app, service_unavailable
-from tests.test_reminders import D, TODAY, resolution, rules  # noqa: F401  (fixture)
+from tests.test_reminders import TODAY, D, resolution, rules  # noqa: F401  (fixture)
 from tests.test_tasks import REDIS_URL, restore_celery, start_worker_process  # noqa: F401  (autouse fixture)
 
 NOW = f"{D + timedelta(days=1)}T09:00:00"
@@ -42,7 +42,7 @@ def worker_app(app, tmp_path, **overrides):
 
 
 def test_beat_runs_the_scan_on_the_configured_schedule(tmp_path):
-    from tasks import TASK_MODULES, celery_config
+    from app.celery_app import TASK_MODULES, celery_config
 
     assert "tasks.reminders" in TASK_MODULES
     default = celery_config({"DATA_DIR": str(tmp_path)})["beat_schedule"]
@@ -62,13 +62,13 @@ def test_config_reads_reminder_settings_from_the_environment(monkeypatch):
     config = Config()
     assert config.REMINDER_SCAN_MINUTES == 30 and config.REMINDER_SMTP_HOST == "smtp.example.cn"
     assert config.REMINDER_SMTP_TLS == "starttls"
-    from app.channels import enabled_channels
+    from app.reminders.channels import enabled_channels
 
     assert enabled_channels(config.as_dict()) == ["inapp", "email"]
 
 
 def test_eager_default_sends_without_any_service(app, rules):  # noqa: F811
-    from tasks import init_celery
+    from app.celery_app import init_celery
     from tasks.reminders import scan, send_due
 
     item_id = make_item(app, rules)
@@ -80,11 +80,11 @@ def test_eager_default_sends_without_any_service(app, rules):  # noqa: F811
 
 
 def test_scan_through_a_real_worker_on_redis(app, rules, tmp_path):  # noqa: F811
+    import celery.contrib.testing.tasks  # noqa: F401  (celery.ping, used by start_worker's check)
     import redis
     from celery.contrib.testing.worker import start_worker
 
-    import celery.contrib.testing.tasks  # noqa: F401  (celery.ping, used by start_worker's check)
-    from tasks import celery_app, init_celery
+    from app.celery_app import celery_app, init_celery
     from tasks.reminders import scan
 
     client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
@@ -110,7 +110,7 @@ def test_scan_through_a_real_worker_on_redis(app, rules, tmp_path):  # noqa: F81
 
 def test_scan_through_a_worker_process_on_the_embedded_broker(app, rules, tmp_path):  # noqa: F811
     """`celery -A tasks.worker worker` on the SQLite broker under the data dir: no service at all."""
-    from tasks import celery_app, init_celery
+    from app.celery_app import celery_app, init_celery
     from tasks.reminders import scan
 
     item_id = make_item(app, rules)
@@ -141,6 +141,6 @@ def test_scan_through_a_worker_process_on_the_embedded_broker(app, rules, tmp_pa
                                            ("2026-12-15T09:00+08:00", "2026-12-15 01:00:00"),
                                            ("2026-12-15T01:00:00+00:00", "2026-12-15 01:00:00")])
 def test_now_is_local_time_unless_it_names_its_offset(text, expected):
-    from app.reminders import parse_moment
+    from app.reminders.moment import parse_moment
 
     assert str(parse_moment(text)) == expected

@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from app.actor import acting_as
+from app.core.actor import acting_as
 from app.extensions import db
 from tests.conftest import run_cli
 
@@ -29,7 +29,7 @@ def at(day, hour=9):
 
 
 def scan(day, hour=9, **kwargs):
-    from app.reminders import run_scan
+    from app.reminders.scan import run_scan
 
     return run_scan(now=at(day, hour), clock=kwargs.pop("clock", at(day, hour)), **kwargs)
 
@@ -38,7 +38,8 @@ def sent(code, target_id=None, target_type=None):
     """{(level, username or member name, channel)} of the rule's sent deliveries (for one target)."""
     from flask_appbuilder.security.sqla.models import User
 
-    from models import PartyMember, ReminderDelivery as D_, ReminderRule
+    from models import PartyMember, ReminderRule
+    from models import ReminderDelivery as D_
 
     query = (select(D_.level, D_.recipient_type, D_.recipient_id, D_.channel, User.username, PartyMember.name)
              .join(ReminderRule, ReminderRule.id == D_.rule_id)
@@ -84,7 +85,7 @@ def give_scope(app, username, area_id=None, unit_id=None):
 @pytest.fixture
 def rules(app, world):
     """The world with the shipped rules (the world's clean-up removes them after each test)."""
-    from app.reminders import ensure_rules
+    from app.reminders.rules import ensure_rules
 
     with app.app_context():
         with acting_as(None, via="test"):
@@ -126,8 +127,8 @@ def resolution(world, deadline, community="c1", **kw):
 
 
 def test_shipped_rules_cover_the_issue_and_are_valid(app, ctx):
-    from app.reminders import SHIPPED_RULES
-    from app.validation import check_record
+    from app.core.record_rules import check_record
+    from app.reminders.rules import SHIPPED_RULES
     from models import REMINDER_KINDS, ReminderRule
 
     rules = db.session.execute(select(ReminderRule)).scalars().all()
@@ -232,7 +233,7 @@ def test_signed_off_resolution_is_not_chased(app, ctx):
 
 
 def test_warning_colour_on_screens_and_api(app, rules, api, browser):
-    from models.base import local_now
+    from app.core.calendar import local_now
 
     with app.app_context():
         today = local_now().date()
@@ -408,7 +409,8 @@ def test_member_not_checked_in_before_quarter_end(app, ctx, monkeypatch):
 def _claimed(code, target_id):
     from flask_appbuilder.security.sqla.models import User
 
-    from models import PartyMember, ReminderDelivery as D_, ReminderRule
+    from models import PartyMember, ReminderRule
+    from models import ReminderDelivery as D_
 
     rows = db.session.execute(select(D_.recipient_type, User.username, PartyMember.name, D_.channel)
                               .join(ReminderRule, ReminderRule.id == D_.rule_id)
@@ -554,7 +556,7 @@ def test_repeated_scan_sends_nothing_twice(app, ctx):
 
 
 def test_concurrent_scans_send_each_reminder_once(app, ctx):
-    from app.reminders import run_scan
+    from app.reminders.scan import run_scan
     from models import Notification, ReminderDelivery
 
     world = ctx
@@ -603,8 +605,10 @@ def _items_in(body):
 
 def test_a_killed_scan_loses_nothing(app, ctx):
     """Claims survive a scan that died before sending, and a lease held by a dead scan runs out."""
-    from app.reminders import _settings, lease, send_due
-    from app.channels import enabled_channels
+    from app.reminders.channels import enabled_channels
+    from app.reminders.queue import lease
+    from app.reminders.queue import send_settings as _settings
+    from app.reminders.sending import send_due
     from models import ReminderDelivery
 
     item = resolution(ctx, D)
@@ -631,7 +635,7 @@ def test_every_recipient_may_see_what_they_are_told_about(app, ctx):
     """Against app.scope itself: each account told about a record has it in its scope."""
     from flask_appbuilder.security.sqla.models import User
 
-    from app.scope import is_visible, scope_for
+    from app.core.scope import is_visible, scope_for
     from models import Agreement, Meeting, PartyMember, ReminderDelivery, Resolution, UnitCheckin
 
     world = ctx

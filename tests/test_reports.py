@@ -18,12 +18,16 @@ from xml.etree import ElementTree
 import pytest
 from sqlalchemy import select
 
-from app import reports
-from app.actor import acting_as
+from app.core.actor import acting_as
+from app.core.roles import ROLES
+from app.core.scope import scope_for
 from app.extensions import db
-from app.roles import ROLES
-from app.scope import scope_for
 from app.statistics import definitions
+from app.statistics.catalogue import REPORTS, compute
+from app.statistics.context import ReportParamError, make_context
+from app.statistics.figures import dashboard_figures
+from app.statistics.tables import _rank, area_rates
+from app.statistics.workbook import write_report_xlsx
 from tests.factories import fake, member, user
 
 TODAY = date(2026, 11, 20)  # in 2026Q4: the home page's quarter is 2026-10-01..2026-12-31
@@ -71,8 +75,7 @@ def _serve(person, days, hours):
 def district(app, world):
     """The world plus: units 3–5, members m3–m9 with check-ins and service, a third and a fourth
     meeting with resolutions, and grades. Returns the ids (world's included)."""
-    from models import (Area, Evaluation, GradeOption, Meeting, MeetingType, PartyMember, Resolution, Unit,
-                        UnitCheckin)
+    from models import Area, Evaluation, GradeOption, Meeting, MeetingType, PartyMember, Resolution, Unit, UnitCheckin
 
     with app.app_context():
         with acting_as(None, via="test"):
@@ -155,7 +158,7 @@ def as_user(app, username, function, *args, **kwargs):
 
 
 def rows_of(app, username, name, params):
-    return as_user(app, username, lambda: reports.compute(name, reports.make_context(params)))
+    return as_user(app, username, lambda: compute(name, make_context(params)))
 
 
 def by(rows, key, value):
@@ -237,7 +240,7 @@ def test_threshold_is_a_setting(app, district):
 
 def test_ranking_shares_places_on_ties():
     rows = [{"r": 0.5}, {"r": 0.9}, {"r": 0.5}, {"r": None}, {"r": 0.1}]
-    reports._rank(rows, "r")
+    _rank(rows, "r")
     assert [row["rank"] for row in rows] == [2, 1, 2, None, 4]
 
 
@@ -319,21 +322,21 @@ def test_an_area_narrows_the_report_and_out_of_scope_areas_are_refused(app, dist
     assert [(r["_level"], r["street"]) for r in rows][0] == ("street", "和平街道") and rows[-1]["members"] == 3
     messages = set()
     for area_id in (district["c2"], district["street2"], 987654):
-        with pytest.raises(reports.ReportParamError) as refused:
+        with pytest.raises(ReportParamError) as refused:
             rows_of(app, "community1", "area_rates", dict(PERIOD, area_id=area_id))
         assert refused.value.field == "area_id"
         messages.add(refused.value.message)
     assert len(messages) == 1  # an existing area outside the scope reads like a missing one
     with app.app_context():
         with acting_as(user(app, "community1"), via="test"):
-            assert reports.make_context(PERIOD).area_label() == "幸福社区"
+            assert make_context(PERIOD).area_label() == "幸福社区"
 
 
 @pytest.mark.parametrize("params,field", [
     ({"start": "2026-13-01"}, "start"), ({"end": "yesterday"}, "end"),
     ({"start": "2026-10-01", "end": "2026-09-30"}, "end"), ({"area_id": "abc"}, "area_id")])
 def test_bad_parameters_name_the_field(app, district, params, field):
-    with pytest.raises(reports.ReportParamError) as refused:
+    with pytest.raises(ReportParamError) as refused:
         rows_of(app, "orgdept", "area_rates", params)
     assert refused.value.field == field
 
@@ -372,12 +375,12 @@ def column_letter(index):
 def test_xlsx_of_a_report(app, district, tmp_path):
     path = tmp_path / "areas.xlsx"
     calls = []
-    written = as_user(app, "orgdept", reports.write_report_xlsx, "area_rates", PERIOD, str(path),
+    written = as_user(app, "orgdept", write_report_xlsx, "area_rates", PERIOD, str(path),
                       lambda done, total: calls.append((done, total)))
     assert written == 5 and calls[0] == (0, 5) and calls[-1] == (5, 5)
     (sheet,) = read_xlsx(path).values()
     cells = sheet["cells"]
-    report = reports.REPORTS["area_rates"]
+    report = REPORTS["area_rates"]
     with app.app_context():
         title, labels = str(report.title), [str(c.label) for c in report.columns]
     assert cells["A1"][0] == title and PERIOD["start"] in cells["A2"][0] and "95" in cells["A2"][0]
@@ -395,17 +398,17 @@ def test_xlsx_of_a_report(app, district, tmp_path):
 
 def test_xlsx_of_all_reports_has_one_sheet_each(app, district, tmp_path):
     path = tmp_path / "all.xlsx"
-    written = as_user(app, "community1", reports.write_report_xlsx, "all", PERIOD, str(path), None)
+    written = as_user(app, "community1", write_report_xlsx, "all", PERIOD, str(path), None)
     sheets = read_xlsx(path)
-    assert len(sheets) == len(reports.REPORTS)
+    assert len(sheets) == len(REPORTS)
     text = " ".join(str(v[0]) for s in sheets.values() for v in s["cells"].values())
     assert "幸福社区" in text and "和平社区" not in text and "和平中学" not in text
-    assert written == sum(len(rows_of(app, "community1", n, PERIOD)) for n in reports.REPORTS)
+    assert written == sum(len(rows_of(app, "community1", n, PERIOD)) for n in REPORTS)
 
 
 def test_xlsx_unflagged_rows_are_plain(app, district, tmp_path):
     path = tmp_path / "units.xlsx"
-    as_user(app, "orgdept", reports.write_report_xlsx, "unit_rates", PERIOD, str(path), None)
+    as_user(app, "orgdept", write_report_xlsx, "unit_rates", PERIOD, str(path), None)
     cells = next(iter(read_xlsx(path).values()))["cells"]
     assert cells["B5"][0] == "幸福农商银行" and cells["B5"][2] == 0  # 100%: not highlighted
     assert cells["B6"][0] == "幸福物业服务有限公司" and cells["B6"][2] != 0
@@ -467,9 +470,9 @@ def test_api_gives_the_rows(app, district, api):
     assert body["count"] == 5 and body["threshold"] == 95.0 and body["quota"]["min_activities"] == 2
     c1 = next(r for r in body["result"] if r["community"] == "幸福社区")
     assert c1["member_rate"] == 0.6667 and c1["flagged"] is True and c1["rank"] == 1
-    assert [c["key"] for c in body["columns"]] == [c.key for c in reports.REPORTS["area_rates"].columns]
+    assert [c["key"] for c in body["columns"]] == [c.key for c in REPORTS["area_rates"].columns]
     listed = client.get("/api/v1/report/")
-    assert {r["name"] for r in listed.json["result"]} == set(reports.REPORTS)
+    assert {r["name"] for r in listed.json["result"]} == set(REPORTS)
     meetings = client.get(f"/api/v1/report/closure_meetings?{query(PERIOD)}").json["result"]
     assert all(re.match(r"\d{4}-\d\d-\d\d$", r["held_on"]) for r in meetings)
 
@@ -508,7 +511,7 @@ def test_menu_offers_the_reports_to_readers_only(app, district, browser):
 
 def test_home_page_shows_the_quarter_rates_of_the_users_area(app, district, browser):
     for username in ("orgdept", "community1"):
-        figures = as_user(app, username, lambda u=username: reports.dashboard_figures(user(app, u)))
+        figures = as_user(app, username, lambda u=username: dashboard_figures(user(app, u)))
         html = browser(username).get("/").get_data(as_text=True)
         for key in ("member_rate", "unit_rate", "completion_rate", "closure_rate"):
             shown = "—" if figures[key] is None else f"{figures[key] * 100:.2f}%"
@@ -516,12 +519,12 @@ def test_home_page_shows_the_quarter_rates_of_the_users_area(app, district, brow
             part, whole = figures["parts"][key]  # what the rate divides, shown under it
             assert re.search(rf'data-rate-parts="{key}">{"—" if part is None else part} / {whole}<', html), key
     with app.app_context():
-        mine = reports.dashboard_figures(user(app, "community1"))
+        mine = dashboard_figures(user(app, "community1"))
         start, end = definitions.quarter_bounds()
-        ctx = reports.make_context({}, scope=scope_for(user(app, "community1")))
+        ctx = make_context({}, scope=scope_for(user(app, "community1")))
         assert (mine["start"], mine["end"]) == (start, end) == (ctx.start, ctx.end)
         assert (start, end) == (date(2026, 10, 1), date(2026, 12, 31))  # the quarter of TODAY
-        assert mine["member_rate"] == reports.area_rates(ctx)[-1]["member_rate"]
+        assert mine["member_rate"] == area_rates(ctx)[-1]["member_rate"]
     assert "data-rate=" not in browser("liaison1").get("/").get_data(as_text=True)
 
 

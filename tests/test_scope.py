@@ -4,10 +4,11 @@ views and APIs, so a resource added later is covered without anyone remembering 
 import pytest
 from sqlalchemy import select
 
-from app.actor import acting_as
+from app.core.actor import acting_as
+from app.core.scope import restrict, scope_for
 from app.extensions import db
-from app.scope import restrict, scope_for
-from views.base import GongjianApi, GongjianBaseView
+from views.api_base import GongjianApi
+from views.base import GongjianBaseView
 
 
 def scoped_resources(app):
@@ -93,8 +94,8 @@ def test_bulk_action_ignores_out_of_scope_rows(app, world, browser):
     assert response.status_code == 404
     assert world["m2"] in all_ids(app, PartyMember)
     with app.app_context():
-        from tests.factories import member
         from models import Area
+        from tests.factories import member
 
         fresh = member(db.session.get(Area, world["g12"]), name="新党员")
         db.session.commit()
@@ -210,7 +211,7 @@ def test_new_parent_and_child_areas_in_one_flush(app, world):
 
 def test_deep_pages_match_plain_offset_paging(app, world, api, monkeypatch):
     """Deep pages page through ids first: same rows, same order as plain OFFSET paging."""
-    from app.scope import ScopedInterface
+    from app.core.scoped_interface import ScopedInterface
     from models import Area
 
     with app.app_context():
@@ -229,3 +230,21 @@ def test_deep_pages_match_plain_offset_paging(app, world, api, monkeypatch):
                            f"order_direction:asc)").json["result"] for p in range(8)]
     assert [[r["id"] for r in page] for page in deferred] == [[r["id"] for r in page] for page in plain]
     assert sum(len(page) for page in plain) == 26  # 25 + the world's record in community1
+
+
+def test_scope_registries_name_mapped_models_without_an_area_of_their_own():
+    """Every model a scope rule names is a mapped table, and the rules do not overlap: a shared or
+    per-user model has no ``area_id`` that the rule would silently override, and no model is both
+    shared and given a rule of its own."""
+    from flask_appbuilder import Model
+
+    from app.core.scope import AREA_RULES, PER_USER, SHARED_REFERENCE
+    from models.unit_scope import UNIT_SCOPES
+
+    mapped = {mapper.class_ for mapper in Model.registry.mappers}
+    for registry in (SHARED_REFERENCE, PER_USER, AREA_RULES, UNIT_SCOPES):
+        assert set(registry) <= mapped
+        assert all(model.__tablename__ in Model.metadata.tables for model in registry)
+    assert not any(hasattr(model, "area_id") for model in SHARED_REFERENCE | PER_USER)
+    assert not SHARED_REFERENCE & PER_USER
+    assert not (SHARED_REFERENCE | PER_USER) & (set(AREA_RULES) | set(UNIT_SCOPES))

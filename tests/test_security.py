@@ -2,7 +2,8 @@
 CSRF on forms, the public role sees nothing."""
 import pytest
 
-from app import ConfigurationError, create_app
+from app import create_app
+from app.factory import ConfigurationError
 from tests.conftest import PASSWORD, Api, Browser, make_app
 
 
@@ -94,7 +95,7 @@ def test_security_headers_and_expiring_session(world, app):
 def test_password_complexity(password, ok):
     from flask_appbuilder.exceptions import PasswordComplexityValidationError
 
-    from app.validation import password_complexity
+    from app.core.formats import password_complexity
 
     if ok:
         password_complexity(password)
@@ -168,9 +169,9 @@ def test_swagger_ui_only_outside_production(world, app, tmp_path, monkeypatch):
 
 
 def test_cli_work_on_a_users_behalf_stays_in_scope(world, app):
-    from app.actor import acting_as
+    from app.core.actor import acting_as
+    from app.core.scope import ScopeViolation
     from app.extensions import db
-    from app.scope import ScopeViolation
     from models import Area, PartyMember
 
     with app.app_context():

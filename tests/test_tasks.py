@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-
 from conftest import python_command, service_unavailable
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -44,19 +43,19 @@ def celery_flask_app(data_dir, **overrides):
 @pytest.fixture(autouse=True)
 def restore_celery():
     """These tests point the process-wide celery_app at their own brokers: put it back after."""
-    import tasks
+    from app import celery_app as celery_module
     from config import Config
 
-    previous = tasks.celery_app.flask_app
+    previous = celery_module.celery_app.flask_app
     yield
     if previous is not None:
-        tasks.init_celery(previous)
+        celery_module.init_celery(previous)
     else:
-        with tasks._lock:
-            tasks.celery_app.conf.update(tasks.celery_config(Config().as_dict()))
-            tasks.celery_app.flask_app = None
-            tasks._forget_connections()
-            tasks._connection_key = None
+        with celery_module._lock:
+            celery_module.celery_app.conf.update(celery_module.celery_config(Config().as_dict()))
+            celery_module.celery_app.flask_app = None
+            celery_module._forget_connections()
+            celery_module._connection_key = None
 
 
 def assert_pong(result, data_dir, env="testing"):
@@ -80,7 +79,7 @@ def round_trips(task, count=5):
 
 def test_configuration_follows_the_flask_config(tmp_path):
     """Embedded default, Redis, and eager mode are chosen by the Flask config alone."""
-    from tasks import celery_config
+    from app.celery_app import celery_config
 
     base = {"DATA_DIR": str(tmp_path)}
     embedded = celery_config(base)
@@ -106,7 +105,7 @@ def test_configuration_follows_the_flask_config(tmp_path):
 
 
 def test_eager_mode_runs_the_task_in_an_app_context(tmp_path):
-    from tasks import init_celery
+    from app.celery_app import init_celery
     from tasks.maintenance import ping
 
     init_celery(celery_flask_app(tmp_path, CELERY_ALWAYS_EAGER=True))
@@ -114,11 +113,11 @@ def test_eager_mode_runs_the_task_in_an_app_context(tmp_path):
 
 
 def test_ping_through_a_real_worker_on_redis(tmp_path):
+    import celery.contrib.testing.tasks  # noqa: F401  (celery.ping, used by start_worker's check)
     import redis
     from celery.contrib.testing.worker import start_worker
 
-    import celery.contrib.testing.tasks  # noqa: F401  (celery.ping, used by start_worker's check)
-    from tasks import celery_app, init_celery
+    from app.celery_app import celery_app, init_celery
     from tasks.maintenance import ping
 
     client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
@@ -162,7 +161,7 @@ def start_worker_process(data_dir, **environment):
 def test_ping_through_a_worker_process_on_the_embedded_broker(tmp_path):
     """`celery -A tasks.worker worker` builds the Flask app from the environment, consumes from
     the SQLite broker under the data dir and answers the ping within seconds."""
-    from tasks import celery_app, init_celery
+    from app.celery_app import celery_app, init_celery
     from tasks.maintenance import ping
 
     broker = f"sqla+sqlite:///{tmp_path}/celery-broker.sqlite"
@@ -199,8 +198,8 @@ def test_purge_broker_messages_deletes_consumed_rows_only(tmp_path):
     from kombu import Connection
     from sqlalchemy import create_engine, text
 
-    from tasks import init_celery
-    from tasks.maintenance import purge_broker_messages, purge_consumed_messages
+    from app.celery_app import init_celery, purge_consumed_messages
+    from tasks.maintenance import purge_broker_messages
 
     broker = f"sqla+sqlite:///{tmp_path}/celery-broker.sqlite"
     init_celery(celery_flask_app(tmp_path))

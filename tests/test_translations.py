@@ -14,11 +14,10 @@ import re
 import shutil
 from pathlib import Path
 
+import flask_appbuilder
 import pytest
 from babel.messages.frontend import CommandLineInterface
 from babel.messages.pofile import read_po
-
-import flask_appbuilder
 
 from app.i18n import FAB_MSGIDS, ensure_compiled
 

@@ -1,25 +1,22 @@
-"""Tests of app.validation, app.masking and app.fakedata (pure functions; no Gongjian app needed)."""
+"""Tests of app.core.formats, app.core.masking and app.demo.fakedata (pure functions; no Gongjian app needed)."""
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
-import marshmallow
 import pytest
-import wtforms
 from flask import Flask
 from flask_babel import Babel
 from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, insert, select
-from wtforms.validators import ValidationError as WTFormsValidationError
 
-from app import validation as v
-from app.fakedata import FakeData, UNIT_TYPES, unique_id_cards
-from app.masking import (
+from app.core import formats as v
+from app.core.formats import DomainValidationError
+from app.core.masking import (
     id_card_digest,
     mask_id_card,
     mask_phone,
     sql_mask_id_card,
     sql_mask_phone,
 )
-from app.validation import DomainValidationError
+from app.demo.fakedata import UNIT_TYPES, FakeData, unique_id_cards
 
 VALID_ID = "11010519491231002X"  # the example number of GB 11643 documentation
 VALID_ID_2 = "110105199001011232"  # check digit 2 by the MOD 11-2 rule
@@ -245,43 +242,6 @@ def test_date_order(babel_app):
     assert "09:00" in message_of(v.validate_date_order, t2, t1)
 
 
-# ---- adapters --------------------------------------------------------------------------------
-
-
-class _IdForm(wtforms.Form):
-    id_card = wtforms.StringField(validators=[v.wtforms_validator(v.validate_id_card, normalize=True)])
-    mobile = wtforms.StringField(validators=[v.wtforms_validator(v.validate_mobile)])
-
-
-class _IdSchema(marshmallow.Schema):
-    id_card = marshmallow.fields.String(allow_none=True, validate=v.marshmallow_validator(v.validate_id_card))
-    hours = marshmallow.fields.Raw(validate=v.marshmallow_validator(v.validate_hours))
-
-
-def test_wtforms_and_marshmallow_share_message(babel_app):
-    expected = "Invalid ID-card number: the check digit does not match"
-    form = _IdForm(data={"id_card": VALID_ID[:17] + "1", "mobile": ""})
-    assert not form.validate()
-    assert form.errors == {"id_card": [expected]}
-    errors = _IdSchema().validate({"id_card": VALID_ID[:17] + "1"})
-    assert errors == {"id_card": [expected]}
-
-
-def test_adapters_skip_empty_and_normalize(babel_app):
-    form = _IdForm(data={"id_card": "11010519491231002x", "mobile": None})
-    assert form.validate(), form.errors
-    assert form.id_card.data == VALID_ID
-    assert _IdSchema().validate({"id_card": None}) == {}
-    assert _IdSchema().validate({"id_card": ""}) == {}
-    assert _IdSchema().validate({"hours": "25"}) == {
-        "hours": ["Service hours must be more than 0 and at most 24, with at most 2 decimal places"]
-    }
-    with pytest.raises(WTFormsValidationError):
-        v.wtforms_validator(v.validate_mobile)(None, type("F", (), {"data": "123"})())
-    with pytest.raises(marshmallow.ValidationError):
-        v.marshmallow_validator(v.validate_mobile)("123")
-
-
 # ---- masking ---------------------------------------------------------------------------------
 
 
@@ -425,7 +385,7 @@ def test_today_is_the_districts_date_not_the_servers():
     """At 01:00 in Shanghai (17:00 UTC the day before) a date entered for today is not future."""
     import time_machine
 
-    from app.validation import validate_date_not_future
+    from app.core.formats import validate_date_not_future
 
     with time_machine.travel(datetime(2026, 12, 7, 17, 0, tzinfo=timezone.utc), tick=False):
         assert validate_date_not_future(date(2026, 12, 8)) == date(2026, 12, 8)

@@ -1,7 +1,8 @@
 """Screens and API of the area tree (区域网格): district, streets, communities, grids, micro-grids."""
 
 from models import AREA_LEVELS, Area
-from views.base import GongjianApi, GongjianModelView
+from views.api_base import GongjianApi
+from views.base import GongjianModelView
 from views.meeting import CommunityMeetingView
 from views.member import CommunityMemberView
 

@@ -1,8 +1,10 @@
 """The audit log screen and API: read-only for every role (nobody can add, edit or delete)."""
+from app.core.labels import TABLE_LABELS
 from models import AuditLog
-from views.base import GongjianApi, GongjianBaseView
+from views.api_base import GongjianApi
 from views.audit_display import FORMATTERS
-from views.labels import ACTION_LABELS, TABLE_LABELS, VIA_LABELS
+from views.base import GongjianBaseView
+from views.labels import ACTION_LABELS, VIA_LABELS
 
 AUDIT_COLUMNS = ["id", "at", "actor", "roles", "via", "client_addr", "request_id", "action", "record_type",
                  "record_id", "area_id", "summary", "changes", "prev_hash", "entry_hash"]

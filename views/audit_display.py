@@ -5,7 +5,8 @@ import json
 from flask_babel import to_user_timezone
 from markupsafe import Markup, escape
 
-from views.labels import ACTION_LABELS, LABELS, TABLE_LABELS, VIA_LABELS
+from app.core.labels import LABELS, TABLE_LABELS
+from views.labels import ACTION_LABELS, VIA_LABELS
 
 
 def local_time(value):

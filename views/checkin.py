@@ -1,7 +1,8 @@
 """Screens and API of double reporting: unit check-ins, co-building agreements, and in-service
 members' check-ins."""
 from models import MEMBER_CHECKIN_STATUS, UNIT_CHECKIN_STATUS, Agreement, MemberCheckin, UnitCheckin
-from views.base import COMMUNITY_SEARCH, GongjianApi, GongjianModelView
+from views.api_base import GongjianApi
+from views.base import COMMUNITY_SEARCH, GongjianModelView
 from views.unit_report import UnitReportView
 
 AGREEMENT_COLUMNS = ["checkin", "title", "starts_on", "ends_on", "signed_on", "liaison", "liaison_phone",

@@ -1,6 +1,7 @@
 """Screens and API of evaluations (评议) and the grade scale an admin edits."""
 from models import LETTER_STATES, Evaluation, GradeOption
-from views.base import COMMUNITY_SEARCH, GongjianApi, GongjianModelView
+from views.api_base import GongjianApi
+from views.base import COMMUNITY_SEARCH, GongjianModelView
 
 EVALUATION_COLUMNS = ["period", "member", "grade", "comment", "letter_state", "letter_sent_on"]
 

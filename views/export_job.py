@@ -3,10 +3,12 @@ endpoint behind every list screen, and the ``export_job`` REST resource.
 
 Requesting an export reads records, it changes none: every method here needs only the read
 permission of ``ExportJob`` (so the auditor can export the log, 三员分立 intact), and the list
-being exported is checked against the user's own read permission by app/exports.py. A job is seen
-by its requester and by auditors; its file goes to the requester only (auditors and anyone else
-get 404, and the refusal is audited).
+being exported is checked against the user's own read permission by app/exports/requests.py.
+A job is seen by its requester and by auditors; its file goes to the requester only (auditors
+and anyone else get 404, and the refusal is audited).
 """
+from urllib.parse import parse_qsl
+
 from flask import abort, flash, g, jsonify, redirect, request, send_file, url_for
 from flask_appbuilder import expose, has_access
 from flask_appbuilder.api import protect, safe
@@ -14,18 +16,30 @@ from flask_appbuilder.models.filters import BaseFilter
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
+from sqlalchemy import false
 from werkzeug.datastructures import MultiDict
 
-from sqlalchemy import false
-
-from app import exports
-from app.actor import current_user
-from app.export_files import printable, request_summary
-from app.export_query import ExportInvalid, screen_filters, screen_order
+from app.attachments import printable, request_summary
+from app.core.actor import current_user
+from app.core.errors import refusal_message
+from app.exports.access import (
+    download_refusal,
+    downloadable_file,
+    get_visible_job,
+    job_file,
+    record_download,
+    record_download_refused,
+    visible_clause,
+    visible_jobs,
+)
+from app.exports.query import ExportInvalid, screen_filters, screen_order
+from app.exports.requests import request_export
+from app.exports.resources import job_title, resources
 from app.extensions import db
 from models import EXPORT_FORMATS, EXPORT_KINDS, EXPORT_STATES, ExportJob
+from views.api_base import GongjianApi
 from views.audit_display import local_time
-from views.base import METHOD_PERMISSIONS, GongjianApi, GongjianBaseView, choice_formatter
+from views.base import METHOD_PERMISSIONS, GongjianBaseView, choice_formatter
 
 # Requesting, watching and downloading an export are reads.
 EXPORT_PERMISSIONS = {**METHOD_PERMISSIONS, "start": "read", "progress": "read", "download": "read",
@@ -44,7 +58,7 @@ class FilterVisibleJobs(BaseFilter):
         user = current_user()
         if user is None:
             return query.filter(false())
-        where = exports.visible_clause(user)
+        where = visible_clause(user)
         return query if where is None else query.filter(where)
 
 
@@ -53,7 +67,7 @@ def job_json(job):
         **{name: _json_value(getattr(job, name)) for name in JOB_COLUMNS},
         "percent": job.percent,
         "created_by": job.created_by.username if job.created_by else None,
-        "download_url": f"/api/v1/export_job/{job.id}/download" if exports.downloadable_file(current_user(), job)
+        "download_url": f"/api/v1/export_job/{job.id}/download" if downloadable_file(current_user(), job)
         else None,
     }
 
@@ -63,27 +77,27 @@ def _json_value(value):
 
 
 def resource_label(job):
-    """exports.job_title, or the code of a list or report that no longer exists."""
+    """job_title, or the code of a list or report that no longer exists."""
     try:
-        return exports.job_title(job)
+        return job_title(job)
     except Exception:  # noqa: BLE001 - a list or report renamed since: show its code
         return job.resource
 
 
 def job_download(pk, not_found):
     """THE download of an export file, for the screen and the API alike: the file to its
-    requester only (app/exports.py download_refusal), audited; anyone else gets ``not_found()``
+    requester only (app/exports/access.py download_refusal), audited; anyone else gets ``not_found()``
     (404, as for a job that does not exist) and the refusal is audited as a refusal."""
     user = current_user()
-    job = exports.get_visible_job(user, pk)
-    refusal = exports.download_refusal(user, job)
+    job = get_visible_job(user, pk)
+    refusal = download_refusal(user, job)
     if refusal is not None:
-        exports.record_download_refused(getattr(job, "id", None) or printable(pk, 50), refusal, request_summary())
+        record_download_refused(getattr(job, "id", None) or printable(pk, 50), refusal, request_summary())
         return not_found()
-    path = exports.job_file(job)
+    path = job_file(job)
     if path is None:  # the requester's job has no file (yet, or any more)
         return not_found()
-    exports.record_download(job)
+    record_download(job)
     return send_file(path, as_attachment=True, download_name=job.file_name, max_age=0)
 
 
@@ -122,7 +136,7 @@ class ExportJobView(GongjianBaseView):
     def start(self):
         """The 导出 button of a list screen: export what that screen shows, then come here."""
         resource = request.form.get("resource", "")
-        found = exports.resources().get(resource)
+        found = resources().get(resource)
         if found is None:
             abort(404)
         args = MultiDict(_parse_query(request.form.get("query", "")))
@@ -131,13 +145,12 @@ class ExportJobView(GongjianBaseView):
         if order:
             params["order"] = order
         try:
-            job = exports.request_export(g.user, resource=resource, fmt=request.form.get("format", ""),
-                                         filters=screen_filters(found.view, args), params=params, via="web")
+            job = request_export(g.user, resource=resource, fmt=request.form.get("format", ""),
+                                 filters=screen_filters(found.view, args), params=params, via="web")
         except ExportInvalid as exc:  # 400 on the 我的导出 page, the field and the reason flashed; no job
-            db.session.rollback()
-            for field, messages in exc.messages.items():
-                for message in messages:
-                    flash(_("Cannot export (%(field)s): %(reason)s", field=field, reason=message), "danger")
+            for field, reasons in refusal_message(exc).items():
+                for reason in reasons:
+                    flash(_("Cannot export (%(field)s): %(reason)s", field=field, reason=reason), "danger")
             return self.list(), 400
         flash(_("Export #%(id)d started: it appears below when ready", id=job.id), "info")
         return redirect(url_for("ExportJobView.list"))
@@ -147,7 +160,7 @@ class ExportJobView(GongjianBaseView):
     def progress(self):
         """JSON state of the user's jobs, polled by the progress bars."""
         ids = [int(i) for i in request.args.get("ids", "").split(",") if i.strip().isdigit()][:100]
-        jobs = db.session.execute(exports.visible_jobs(g.user).where(ExportJob.id.in_(ids))).scalars()
+        jobs = db.session.execute(visible_jobs(g.user).where(ExportJob.id.in_(ids))).scalars()
         return jsonify({str(job.id): {"state": job.state, "rows_done": job.rows_done, "rows_total": job.rows_total,
                                       "percent": job.percent, "finished": job.finished} for job in jobs})
 
@@ -158,8 +171,6 @@ class ExportJobView(GongjianBaseView):
 
 
 def _parse_query(query):
-    from urllib.parse import parse_qsl
-
     return parse_qsl(query.lstrip("?"), keep_blank_values=False)
 
 
@@ -178,7 +189,7 @@ def progress_bar(progress):
 
 
 def download_link(job):
-    if exports.downloadable_file(current_user(), job) is None:
+    if downloadable_file(current_user(), job) is None:
         return ""
     return Markup('<a class="btn btn-xs btn-primary" href="{url}"><i class="fa fa-download"></i> {name}</a>').format(
         url=url_for("ExportJobView.download", pk=job.id), name=escape(job.file_name))
@@ -203,16 +214,15 @@ class ExportJobApi(GongjianApi):
         if not isinstance(data, dict):
             return self.response_400(message={"_schema": [_("The request body must be a JSON object")]})
         try:
-            job = exports.request_export(current_user(), kind=data.get("kind") or "list", resource=data.get("resource"),
-                                         fmt=data.get("format"), filters=data.get("filters"),
-                                         params=data.get("params"), via="api")
+            job = request_export(current_user(), kind=data.get("kind") or "list", resource=data.get("resource"),
+                                 fmt=data.get("format"), filters=data.get("filters"),
+                                 params=data.get("params"), via="api")
         except ExportInvalid as exc:
-            db.session.rollback()
-            return self.response_400(message={k: [str(m) for m in v] for k, v in exc.messages.items()})
+            return self.response_400(message=refusal_message(exc))
         return self.response(201, id=job.id, result=job_json(job))
 
     def get_headless(self, pk, **kwargs):
-        job = exports.get_visible_job(current_user(), pk)
+        job = get_visible_job(current_user(), pk)
         if job is None:
             return self.response_404()
         return self.response(200, id=job.id, result=job_json(job))

@@ -2,8 +2,8 @@
 from flask import g, redirect, url_for
 from flask_appbuilder import IndexView, expose
 
-from app.stats import area_summary, quarter_rates
 from app.statistics.definitions import today
+from app.statistics.figures import area_summary, quarter_rates
 
 
 class HomeView(IndexView):

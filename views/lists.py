@@ -1,6 +1,7 @@
 """Screens and API of the three lists (三张清单): needs, resources, projects, and project claims."""
 from models import APPROVAL_STATUS, LIST_CATEGORIES, Need, Project, ProjectClaim, Resource
-from views.base import COMMUNITY_SEARCH, GongjianApi, GongjianModelView
+from views.api_base import GongjianApi
+from views.base import COMMUNITY_SEARCH, GongjianModelView
 
 APPROVAL = ["status", "reviewed_by", "reviewed_at", "reject_reason"]
 NEED_COLUMNS = ["title", "category", "area", "description", "proposer", "submitted_on"] + APPROVAL

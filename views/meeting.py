@@ -8,10 +8,11 @@ from markupsafe import Markup, escape
 from marshmallow import fields
 
 from app.core import policy
-from app.scope import ScopedInterface
+from app.core.scoped_interface import ComputedColumnsInterface
 from app.statistics.definitions import WARNING_BY_COLOUR, warning_colour, warning_sql
 from models import MEETING_STATUS, RESOLUTION_STATUS, WARNING_LEVELS, AgendaItem, Meeting, MeetingType, Resolution
-from views.base import AREA_SUBTREE, COMMUNITY_SEARCH, GongjianApi, GongjianModelView
+from views.api_base import GongjianApi
+from views.base import AREA_SUBTREE, COMMUNITY_SEARCH, GongjianModelView
 
 MEETING_COLUMNS = ["meeting_type", "title", "area", "status", "held_at", "place", "convener", "note_taker",
                    "attendees", "units", "minutes"]
@@ -35,22 +36,11 @@ def warning_formatter(colour):
                   f'{escape(str(WARNING_LEVELS.label(colour)))}</span>')
 
 
-class ResolutionInterface(ScopedInterface):
+class ResolutionInterface(ComputedColumnsInterface):
     """Resolutions as screens read them: their columns and relations, plus ``warning``, a column
     computed per row from the definitions (it has no SQL column to select, order or filter by)."""
 
     COMPUTED = {"warning": resolution_warning}
-
-    def _get_attr_value(self, item, col):
-        if col in self.COMPUTED and isinstance(item, Resolution):
-            return self.COMPUTED[col](item)
-        return super()._get_attr_value(item, col)
-
-    def is_property(self, col_name):
-        return col_name in self.COMPUTED or super().is_property(col_name)
-
-    def is_function(self, col_name):
-        return col_name not in self.COMPUTED and super().is_function(col_name)
 
 
 class ResolutionSchemas(policy.PolicySchemaConverter):

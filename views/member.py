@@ -2,7 +2,8 @@
 from flask_babel import lazy_gettext as _l
 
 from models import GENDERS, PartyMember
-from views.base import AREA_SUBTREE, COMMUNITY_SEARCH, GongjianApi, GongjianModelView
+from views.api_base import GongjianApi
+from views.base import AREA_SUBTREE, COMMUNITY_SEARCH, GongjianModelView
 from views.checkin import MemberCheckinView
 from views.service import ServiceRecordView
 

@@ -4,7 +4,7 @@ count on every page, and the REST resource ``notification``.
 Notifications are per user, not per area: every query filters on the signed-in user (a base
 filter), so another user's notification answers 404 like a missing one. Reading and marking as
 read are the ``can_read`` permission: marking changes only the user's own inbox, never a record."""
-from flask import abort, flash, g, jsonify, redirect, request
+from flask import abort, current_app, flash, g, jsonify, redirect, request
 from flask_appbuilder import expose
 from flask_appbuilder.api import protect, safe
 from flask_appbuilder.models.sqla.filters import FilterEqualFunction
@@ -12,11 +12,13 @@ from flask_appbuilder.security.decorators import has_access
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 
-from app import actor
+from app.core import actor
 from app.extensions import db
-from models import Notification, WARNING_LEVELS
+from models import Notification
 from models.base import utcnow
-from views.base import METHOD_PERMISSIONS, GongjianApi, GongjianBaseView
+from views.api_base import GongjianApi
+from views.base import METHOD_PERMISSIONS, GongjianBaseView
+from views.reminder import level_formatter
 
 READ_ROUTES = ("mark_read", "mark_all_read", "unread_count")
 PERMISSIONS = {**METHOD_PERMISSIONS, **{name: "read" for name in READ_ROUTES}}
@@ -41,11 +43,6 @@ def mark_notifications_read(user_id, ids=None):
                                  .execution_options(synchronize_session=False)).rowcount
     db.session.commit()
     return changed
-
-
-def level_formatter(level):
-    colour = {1: "yellow", 2: "red"}.get(level)
-    return WARNING_LEVELS.label(colour) if colour else ""
 
 
 class NotificationView(GongjianBaseView):
@@ -160,8 +157,6 @@ def bell():
     user = getattr(g, "user", None)
     if user is None or not getattr(user, "is_authenticated", False):
         return None
-    from flask import current_app
-
     if not current_app.appbuilder.sm.has_access("can_read", "Notification"):
         return None
     return {"unread": count_unread(user.id), "url": "/notificationview/list/",
@@ -169,7 +164,6 @@ def bell():
 
 
 def install_bell(appbuilder):
-    """Make ``gongjian_bell()`` available to every template (app/templates/gongjian/navbar.html)."""
-    from flask import current_app  # register_views runs inside the app context of create_app
-
+    """Make ``gongjian_bell()`` available to every template (app/templates/gongjian/navbar.html);
+    register_views runs inside the app context of create_app."""
     current_app.jinja_env.globals["gongjian_bell"] = bell

@@ -10,8 +10,8 @@ from flask_appbuilder import expose
 from flask_appbuilder.security.decorators import has_access
 from flask_babel import lazy_gettext as _l
 
-from app.audit import record_event
 from app.core import policy
+from app.core.audit import record_event
 
 REASON_MIN, REASON_MAX = 2, 200
 

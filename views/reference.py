@@ -1,6 +1,7 @@
 """Screens and API of reference data an admin edits: service posts, quotas and settings."""
 from models import QUOTA_PERIODS, PostCategory, ServiceQuota, Setting
-from views.base import GongjianApi, GongjianModelView
+from views.api_base import GongjianApi
+from views.base import GongjianModelView
 
 QUOTA_COLUMNS = ["name", "period", "min_activities", "min_hours", "min_points", "active"]
 

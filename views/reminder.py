@@ -4,15 +4,29 @@ given-up delivery can be queued again."""
 from flask import flash, redirect
 from flask_appbuilder.actions import action
 from flask_appbuilder.fieldwidgets import Select2ManyWidget
+from flask_appbuilder.security.sqla.models import User
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup, escape
 from wtforms import SelectMultipleField
 from wtforms.validators import Optional
 
+from app.core.scoped_interface import ComputedColumnsInterface
 from app.extensions import db
+from app.reminders import rules as rule_checks  # noqa: F401  (registers the checks the rule screen and API run)
+from app.reminders.messages import SHOW_URLS
 from app.statistics.definitions import level_colour
-from models import CHANNELS, DELIVERY_STATES, RECIPIENT_CODES, REMINDER_KINDS, ReminderDelivery, ReminderRule
+from models import (
+    CHANNELS,
+    DELIVERY_STATES,
+    RECIPIENT_CODES,
+    REMINDER_KINDS,
+    PartyMember,
+    ReminderDelivery,
+    ReminderRule,
+)
 from models.reminder import WARNING_LEVELS, split_codes
-from views.base import METHOD_PERMISSIONS, GongjianApi, GongjianBaseView, GongjianModelView
+from views.api_base import GongjianApi
+from views.base import METHOD_PERMISSIONS, GongjianBaseView, GongjianModelView
 
 RULE_COLUMNS = ["name", "kind", "offset_days", "escalate_after_days", "recipients", "escalation_recipients",
                 "channels", "template", "enabled", "description"]
@@ -83,6 +97,31 @@ class ReminderRuleApi(GongjianApi):
     order_columns = ["id", "name", "kind"]
 
 
+def delivery_target(delivery):
+    """The delivery's target as a link to its page."""
+    url = SHOW_URLS.get(delivery.target_type, "").format(id=delivery.target_id)
+    text = f"{delivery.target_type} #{delivery.target_id}"
+    return Markup(f'<a href="{escape(url)}">{escape(text)}</a>') if url and url != "/" else text
+
+
+def delivery_recipient(delivery):
+    """Who received it: the account or member's name (one lookup per row of a 20-row page)."""
+    if delivery.recipient_type == "user":
+        user = db.session.get(User, delivery.recipient_id)
+        return f"{user.username}（{user.last_name}{user.first_name}）" if user else f"#{delivery.recipient_id}"
+    if delivery.recipient_type == "member":
+        member = db.session.get(PartyMember, delivery.recipient_id)
+        return member.name if member else f"#{delivery.recipient_id}"
+    return str(_l("Group robot"))
+
+
+class DeliveryInterface(ComputedColumnsInterface):
+    """The delivery log as its screen reads it: its columns, plus ``target_link`` and
+    ``recipient_label``, computed per row (no SQL column to select, order or filter by)."""
+
+    COMPUTED = {"target_link": delivery_target, "recipient_label": delivery_recipient}
+
+
 class ReminderDeliveryView(GongjianBaseView):
     """The delivery log: one row per reminder per recipient per channel; failures stay visible
     with their error, attempts and next retry."""
@@ -93,6 +132,7 @@ class ReminderDeliveryView(GongjianBaseView):
     choice_columns = {"state": DELIVERY_STATES, "channel": CHANNELS}
     list_columns = ["created_at", "rule", "target_link", "level", "recipient_label", "channel", "state",
                     "attempts", "next_attempt_at", "last_error"]
+    order_columns = ["created_at", "level", "channel", "state", "attempts", "next_attempt_at", "last_error"]
     show_columns = DELIVERY_COLUMNS + ["subject", "body"]
     search_columns = ["state", "channel", "rule", "target_type", "created_at"]
     label_columns = {"target_link": _l("Target"), "recipient_label": _l("Recipient")}
@@ -110,6 +150,9 @@ class ReminderDeliveryView(GongjianBaseView):
         flash(_l("%(count)d deliveries queued again", count=len(again)), "success")
         self.update_redirect()
         return redirect(self.get_redirect())
+
+
+ReminderDeliveryView.datamodel = DeliveryInterface(ReminderDelivery)
 
 
 class ReminderDeliveryApi(GongjianApi):

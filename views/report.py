@@ -1,9 +1,9 @@
 """The statistics screen (统计报表) and its REST resource, and the feedback letters (反馈函).
 
-The screen and ``GET /api/v1/report/<name>`` show the rows of app/reports.py's ``REPORTS`` for a
-period and an area (offered only within the user's scope); "导出 XLSX" and the batch of letters
-start export jobs (app/exports.py) and land on the 我的导出 screen; a single unit's letter is
-downloaded directly (and audited as a download). Everything is one permission: ``can_read`` on
+The screen and ``GET /api/v1/report/<name>`` show the rows of app/statistics/catalogue.py's
+``REPORTS`` for a period and an area (offered only within the user's scope); "导出 XLSX" and the
+batch of letters start export jobs (app/exports/requests.py) and land on the 我的导出 screen; a
+single unit's letter is downloaded directly (and audited as a download). Everything is one permission: ``can_read`` on
 ``Report`` (FAB method names map onto it as in views/base.py).
 """
 import io
@@ -15,10 +15,16 @@ from flask_appbuilder.security.decorators import has_access, protect
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from app import letters, reports
-from app.audit import record_event
+from app.core.audit import record_event
+from app.core.errors import flash_refusal, refusal_message
+from app.core.scope import current_scope, restrict
+from app.exports.query import ExportInvalid
+from app.exports.requests import request_export
 from app.extensions import db
-from app.scope import current_scope, restrict
+from app.letters import feedback as letters
+from app.statistics.catalogue import ALL, REPORTS, compute, format_cell, public_rows, subtitle
+from app.statistics.context import ReportParamError, make_context
+from models import AREA_LEVELS, Area
 
 REPORT_PERMISSION = "Report"
 # Every endpoint here reads (an export request or a letter changes no business record).
@@ -28,8 +34,6 @@ SCREEN_LEVELS = ("district", "street", "community")
 
 def area_choices(scope=None):
     """(id, label) of the district, streets and communities inside the user's scope, in tree order."""
-    from models import AREA_LEVELS, Area
-
     query = select(Area.id, Area.name, Area.level, Area.path).where(Area.level.in_(SCREEN_LEVELS)).order_by(Area.path)
     rows = db.session.execute(restrict(query, Area, scope or current_scope())).all()
     return [(r.id, f"{'　' * (r.path.count('/') - 2)}{r.name}（{AREA_LEVELS.label(r.level)}）") for r in rows]
@@ -39,21 +43,12 @@ def _raw_params(source):
     return {"start": source.get("start", ""), "end": source.get("end", ""), "area_id": source.get("area_id", "")}
 
 
-def _errors(exc):
-    return {exc.field: [exc.message]}
-
-
 def _start_job(kind, resource, fmt, ctx):
     """Queue an export job for the signed-in user; returns a redirect to 我的导出."""
-    from app.exports import ExportInvalid, request_export
-
     try:
         job = request_export(g.user, kind=kind, resource=resource, fmt=fmt, params=ctx.params(), via="web")
     except ExportInvalid as exc:
-        db.session.rollback()
-        for messages in exc.messages.values():
-            for message in messages:
-                flash(str(message), "danger")
+        flash_refusal(refusal_message(exc))
         return None
     flash(_("Export #%(id)d started: it appears below when ready", id=job.id), "info")
     return redirect(url_for("ExportJobView.list"))
@@ -86,41 +81,42 @@ class ReportView(BaseView):
     template = "gongjian/report.html"
 
     def _render(self, ctx, name, errors=None, status=200):
-        report = reports.REPORTS[name]
-        rows = reports.compute(name, ctx) if ctx is not None else []
+        report = REPORTS[name]
+        rows = compute(name, ctx) if ctx is not None else []
         return self.render_template(
-            self.template, reports=reports.REPORTS, report=report, name=name, rows=rows, ctx=ctx,
+            self.template, reports=REPORTS, report=report, name=name, rows=rows, ctx=ctx,
             errors=errors or {}, params=_raw_params(request.values), areas=area_choices(),
-            subtitle=reports.subtitle(ctx) if ctx is not None else "", format_cell=reports.format_cell,
+            subtitle=subtitle(ctx) if ctx is not None else "", format_cell=format_cell,
             title=_("Statistics reports")), status
 
     @expose("/")
     @has_access
     def index(self):
         name = request.args.get("report") or "area_rates"
-        if name not in reports.REPORTS:
+        if name not in REPORTS:
             abort(404)
         try:
-            ctx = reports.make_context(_raw_params(request.args))
-        except reports.ReportParamError as exc:
-            flash(exc.message, "danger")
-            return self._render(None, name, errors=_errors(exc), status=400)
+            ctx = make_context(_raw_params(request.args))
+        except ReportParamError as exc:
+            errors = refusal_message(exc)
+            flash_refusal(errors)
+            return self._render(None, name, errors=errors, status=400)
         return self._render(ctx, name)
 
     def _posted_context(self):
         try:
-            return reports.make_context(_raw_params(request.form)), None
-        except reports.ReportParamError as exc:
-            flash(exc.message, "danger")
-            return None, self._render(None, request.form.get("report") or "area_rates", errors=_errors(exc),
-                                      status=400)
+            return make_context(_raw_params(request.form)), None
+        except ReportParamError as exc:
+            errors = refusal_message(exc)
+            flash_refusal(errors)
+            return None, self._render(None, request.form.get("report") or "area_rates", errors=errors, status=400)
 
     @expose("/export", methods=["POST"])
     @has_access
     def export(self):
         """导出 XLSX: the shown report (or every report, one sheet each) as an export job."""
         name = request.form.get("report", "")
-        if name != reports.ALL and name not in reports.REPORTS:
+        if name != ALL and name not in REPORTS:
             abort(404)
         ctx, error_page = self._posted_context()
         if ctx is None:
@@ -142,10 +138,11 @@ class ReportView(BaseView):
     def letter(self, unit_id):
         """One unit's feedback letter, ?fmt=docx|pdf, for ?start=&end= (the current quarter)."""
         try:
-            ctx = reports.make_context(_raw_params(request.args))
-        except reports.ReportParamError as exc:
-            flash(exc.message, "danger")
-            return self._render(None, "unit_rates", errors=_errors(exc), status=400)
+            ctx = make_context(_raw_params(request.args))
+        except ReportParamError as exc:
+            errors = refusal_message(exc)
+            flash_refusal(errors)
+            return self._render(None, "unit_rates", errors=errors, status=400)
         fmt = request.args.get("fmt", "docx")
         if fmt not in letters.FORMATS:
             flash(_("Format must be one of: %(formats)s", formats=", ".join(letters.FORMATS)), "danger")
@@ -182,7 +179,7 @@ class ReportApi(BaseApi):
               description: The reports with their columns
         """
         result = [{"name": r.name, "title": str(r.title), "columns": self._columns(r)}
-                  for r in reports.REPORTS.values()]
+                  for r in REPORTS.values()]
         return self.response(200, result=result, count=len(result))
 
     @expose("/<name>", methods=["GET"])
@@ -204,17 +201,17 @@ class ReportApi(BaseApi):
             404:
               description: No such report
         """
-        report = reports.REPORTS.get(name)
+        report = REPORTS.get(name)
         if report is None:
             return self.response_404()
         try:
-            ctx = reports.make_context(_raw_params(request.args))
-        except reports.ReportParamError as exc:
-            return self.response_400(message=_errors(exc))
-        rows = reports.public_rows(report, reports.compute(name, ctx))
+            ctx = make_context(_raw_params(request.args))
+        except ReportParamError as exc:
+            return self.response_400(message=refusal_message(exc))
+        rows = public_rows(report, compute(name, ctx))
         quota = ctx.quota
         return self.response(
-            200, name=name, title=str(report.title), subtitle=reports.subtitle(ctx),
+            200, name=name, title=str(report.title), subtitle=subtitle(ctx),
             start=ctx.start.isoformat(), end=ctx.end.isoformat(),
             area={"id": ctx.area_id, "name": ctx.area_label()}, threshold=ctx.threshold,
             quota=None if quota is None else {"name": quota.name, "period": quota.period,

@@ -1,12 +1,14 @@
 """FAB's account and role screens in the words of the office: roles by their Chinese names
 (系统管理员, 社区管理员…) instead of codes, and permissions as "读取 · 在职党员" instead of
-"can read on PartyMember". The security manager (app/security.py) uses these views."""
+"can read on PartyMember". The security manager (views/security.py) uses these views."""
+from flask_appbuilder import Model
 from flask_appbuilder.security.views import RoleModelView, UserDBModelView
 from flask_appbuilder.widgets import ListWidget, ShowWidget
 from flask_babel import lazy_gettext as _l
 
-from app.roles import ROLE_LABELS
-from views.labels import TABLE_LABELS
+from app.core.labels import TABLE_LABELS
+from app.core.roles import ROLE_LABELS
+from views.menu import MENU
 
 PERMISSION_LABELS = {
     "can_read": _l("Read"),
@@ -56,8 +58,6 @@ def resource_label(name):
     menu = menu_labels()
     if name in menu:
         return str(menu[name])
-    from flask_appbuilder import Model
-
     for mapper in Model.registry.mappers:
         if mapper.class_.__name__ == name:
             label = TABLE_LABELS.get(mapper.class_.__tablename__)
@@ -67,8 +67,6 @@ def resource_label(name):
 
 def menu_labels():
     """Menu entries and categories (the names menu_access permissions carry) → their labels."""
-    from views import MENU
-
     labels = {}
     for category, category_label, _icon, items in MENU:
         labels[category] = category_label
@@ -89,7 +87,7 @@ def permission_labels(permission_views):
 
 
 class GongjianUserDBModelView(UserDBModelView):
-    class_permission_name = "UserDBModelView"  # the permissions app/roles.py grants
+    class_permission_name = "UserDBModelView"  # the permissions app/core/roles.py grants
     formatters_columns = {"roles": role_labels}
 
     def _init_forms(self):

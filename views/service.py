@@ -1,6 +1,7 @@
 """Screens and API of service records (服务记录)."""
 from models import ServiceRecord
-from views.base import COMMUNITY_SEARCH, GongjianApi, GongjianModelView
+from views.api_base import GongjianApi
+from views.base import COMMUNITY_SEARCH, GongjianModelView
 
 SERVICE_COLUMNS = ["member", "unit", "project", "area", "served_on", "hours", "points", "content",
                    "verified_by", "verified_on", "checked_in_at", "checked_out_at", "note"]

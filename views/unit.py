@@ -1,6 +1,7 @@
 """Screens and API of resident units (报到单位) and their Party organisations."""
 from models import PARTY_ORG_TYPES, UNIT_TYPES, Unit
-from views.base import GongjianApi, GongjianModelView
+from views.api_base import GongjianApi
+from views.base import GongjianModelView
 from views.checkin import UnitCheckinView
 from views.member import PartyMemberView
 

@@ -3,9 +3,10 @@ locked after repeated failed logins (deleting the lock unlocks the account)."""
 from flask import g
 from flask_babel import lazy_gettext as _l
 
-from app.audit import record_event
+from app.core.audit import record_event
 from models import LoginGuard, UserScope
-from views.base import GongjianApi, GongjianModelView
+from views.api_base import GongjianApi
+from views.base import GongjianModelView
 
 
 class UserScopeView(GongjianModelView):

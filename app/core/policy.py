@@ -9,7 +9,7 @@
 * :func:`shown` is how a value leaves the server; :class:`PersonalString` is the marshmallow
   field that applies it to every API response, nested objects at any depth included (views/base.py
   builds every API schema through :class:`PolicySchemaConverter`); screens use :func:`shown` in
-  their formatters, exports the SQL twins of app/masking.py, the audit log :func:`audit_value`.
+  their formatters, exports the SQL twins of app/core/masking.py, the audit log :func:`audit_value`.
 * :func:`refuse_personal_keys` refuses a filter, search or order on a personal field to a user
   who may not see it in full (400 naming the field), before any SQL runs.
 """
@@ -19,8 +19,8 @@ from flask_babel import lazy_gettext as _l
 from marshmallow import fields
 from sqlalchemy import inspect as sa_inspect
 
-from app import actor, masking
-from app.roles import PERSONAL_DATA, holds
+from app.core import actor, masking
+from app.core.roles import PERSONAL_DATA, holds
 
 ID_CARD, PHONE, ADDRESS, SECRET = "id_card", "phone", "address", "secret"
 KINDS = (ID_CARD, PHONE, ADDRESS, SECRET)
@@ -47,7 +47,7 @@ NOT_PERSONAL = {
 LOOKS_PERSONAL = ("id_card", "idcard", "identity", "phone", "mobile", "tel", "address", "addr", "email",
                   "wechat", "password", "birth")
 
-PERSONAL_DATA_PERMISSION = PERSONAL_DATA  # held by the roles of the one role table (app/roles.py)
+PERSONAL_DATA_PERMISSION = PERSONAL_DATA  # held by the roles of the one role table (app/core/roles.py)
 
 
 class PersonalFieldRefused(Exception):

@@ -49,10 +49,27 @@ from flask_babel import gettext as _
 from sqlalchemy import String, and_, case, exists, false, func, literal, not_, or_, select
 
 from app.extensions import db
-from app.statistics.periods import (QUARTER_DAYS, evaluation_periods, period_bounds, quarter_bounds,
-                                    quarter_label, quarter_of, quota_kind, today, utc_day_start)
-from models import (WARNING_LEVELS, MemberCheckin, PartyMember, ReminderRule, ServiceQuota, ServiceRecord, Unit,
-                    UnitCheckin)
+from app.statistics.periods import (
+    QUARTER_DAYS,
+    evaluation_periods,
+    period_bounds,
+    quarter_bounds,
+    quarter_label,
+    quarter_of,
+    quota_kind,
+    today,
+    utc_day_start,
+)
+from models import (
+    WARNING_LEVELS,
+    MemberCheckin,
+    PartyMember,
+    ReminderRule,
+    ServiceQuota,
+    ServiceRecord,
+    Unit,
+    UnitCheckin,
+)
 
 CLOSED_STATUS = "done"
 

@@ -1,0 +1,1 @@
+"""Feedback letters to units and members' workplaces."""
