@@ -22,6 +22,7 @@ from decimal import Decimal, InvalidOperation
 
 from flask_appbuilder.exceptions import PasswordComplexityValidationError
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import BigInteger, Integer, SmallInteger
 
 from app.core import calendar
 
@@ -306,3 +307,12 @@ def password_complexity(password):
         raise PasswordComplexityValidationError(str(_l(
             "The password needs at least %(length)d characters and three of: upper-case letters, "
             "lower-case letters, digits, symbols", length=PASSWORD_MIN_LENGTH)))
+
+
+def integer_bounds(column):
+    """(smallest, biggest) whole number an integer column's database type holds — PostgreSQL's
+    integer is 32-bit, SQLite's and bigint 64-bit — or None for a column of another type."""
+    for kind, bits in ((BigInteger, 64), (SmallInteger, 16), (Integer, 32)):
+        if isinstance(getattr(column, "type", None), kind):
+            return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    return None

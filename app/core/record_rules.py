@@ -16,6 +16,7 @@ from app.core.formats import (
     QUARTER_PATTERN,
     DomainValidationError,
     as_date,
+    integer_bounds,
     is_blank,
     validate_credit_code,
     validate_date_not_future,
@@ -52,6 +53,9 @@ RECORD_RULES = {}
 # Rules that look for another record with the same key (the same person...): they run only on
 # an otherwise valid record, so a duplicate is never told to someone whose record is refused anyway.
 DUPLICATE_RULES = {}
+
+# A whole number past its column's type (the API says the same, app/core/errors.py).
+OUT_OF_RANGE = _l("Must be from %(min)s to %(max)s")
 
 
 def record_rule(table_name, duplicate=False):
@@ -147,6 +151,7 @@ def form_with_record_rules(form_class, model, editing):
             valid = super().validate(extra_validators=extra_validators)
             pk = request.view_args.get("pk") if editing and request.view_args else None
             existing = _load_existing(model, pk)
+            valid = _whole_numbers_fit(self, model) and valid
             errors = check_record(model, _FormRecord(self, existing), pk, others_valid=valid)
             audit_duplicates(errors, pk)
             for field, messages in errors.items():
@@ -159,6 +164,19 @@ def form_with_record_rules(form_class, model, editing):
 
     RecordRulesForm.__name__ = form_class.__name__
     return RecordRulesForm
+
+
+def _whole_numbers_fit(form, model):
+    """Whole numbers typed on a form must fit their column's database type (the API checks the
+    same bounds): past them PostgreSQL refuses the write and SQLite's driver overflows."""
+    columns = sa_inspect(model).columns
+    fit = True
+    for name, field in form._fields.items():
+        bounds = integer_bounds(columns[name]) if name in columns else None
+        if bounds and isinstance(field.data, int) and not bounds[0] <= field.data <= bounds[1]:
+            field.errors = list(field.errors) + [str(OUT_OF_RANGE % {"min": bounds[0], "max": bounds[1]})]
+            fit = False
+    return fit
 
 
 def _load_existing(model, pk):

@@ -23,8 +23,8 @@ from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError
 from marshmallow.validate import Range
 from marshmallow_sqlalchemy.fields import Related, RelatedList
-from sqlalchemy import BigInteger, Integer, SmallInteger
 
+from app.core.formats import integer_bounds
 from app.core.scope import NO_SUCH_RECORD
 
 SMALLEST_ID, BIGGEST_ID = -(2 ** 63), 2 ** 63 - 1  # the databases' 64-bit integers
@@ -198,10 +198,8 @@ def request_body_schema(schema, columns):
 def integer_range(column):
     """A Range validator for an integer column's database type (PostgreSQL's integer is 32-bit:
     a larger number is a DataError, not a clear 400), or None for other columns."""
-    for kind, bits in ((BigInteger, 64), (SmallInteger, 16), (Integer, 32)):
-        if isinstance(getattr(column, "type", None), kind):
-            return Range(-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
-    return None
+    bounds = integer_bounds(column)
+    return Range(*bounds) if bounds else None
 
 
 def storable(text):
