@@ -126,6 +126,27 @@ def pinned_clock(request):
         yield day
 
 
+@pytest.fixture(autouse=True)
+def seeded_fakes(request):
+    """Each test's invented data (names, ID-card and phone numbers...) depends on that test alone,
+    not on which tests ran before it: every module-level FakeData of the test's module and of
+    tests/factories.py starts from a seed made of the test's id, and the ID-card numbers handed
+    out so far are forgotten (the previous test's records are gone)."""
+    import zlib
+
+    from app.demo.fakedata import FakeData
+    from tests import factories
+
+    modules = [m for m in (getattr(request, "module", None), factories) if m is not None]
+    seed = zlib.crc32(request.node.nodeid.encode())
+    for module in modules:
+        for name, value in sorted(vars(module).items()):
+            if isinstance(value, FakeData):
+                value.rng.seed(zlib.crc32(f"{module.__name__}.{name}".encode()) ^ seed)
+    factories._issued_id_cards.clear()
+    yield
+
+
 def service_unavailable(what):
     """Skip on a laptop without the service; fail in CI (GONGJIAN_REQUIRE_SERVICES=1)."""
     if REQUIRE_SERVICES:
@@ -215,10 +236,25 @@ def world(app):
     from tests.factories import build_world, clean_business_data
 
     with app.app_context():
+        if app.config.get("TEST_DATA_LEFT", True):  # the users' own entries, or a test without a world
+            clean_business_data(app)
         data = build_world(app)
     yield data
     with app.app_context():
         clean_business_data(app)
+    app.config["TEST_DATA_LEFT"] = False
+
+
+@pytest.fixture(autouse=True)
+def data_left_behind(request):
+    """After a test that used the app without a ``world`` (logins, lockouts and refusals write audit
+    entries and rows no teardown removes), the next ``world`` starts by cleaning: a world test
+    never sees what another test left, whatever the order."""
+    yield
+    funcargs = getattr(request.node, "funcargs", None) or {}  # None after an interrupted test
+    application = funcargs.get("app")
+    if application is not None and "world" not in request.fixturenames:
+        application.config["TEST_DATA_LEFT"] = True
 
 
 @pytest.fixture

@@ -176,3 +176,57 @@ def _add_lists_and_evaluations(today, c1, c2, unit1, unit2, m1, m2, checkin1, ch
                                   submitted_on=min(this_start + timedelta(days=7), today),
                                   summary=f"{unit.name}三季度共建情况"))
     db.session.add(MemberCheckin(member=m2, area=m2.area, status="registered", registered_on=today))
+
+
+# ---- what a refused request must not have written --------------------------------------------------
+
+# Audit actions that record a change of a business record or a file handed out: a refusal may log
+# itself ("denied", "login_failed", a duplicate's note...), never one of these.
+WRITE_ACTIONS = ("create", "update", "delete", "export")
+
+
+def business_state(app):
+    """Row counts of every business table (FAB's ab_ tables and the audit log aside), audit entries
+    recording a write or an export, and files under the data dir's exports/ and uploads."""
+    import os
+
+    from flask_appbuilder import Model
+    from sqlalchemy import func, select
+
+    from models import AuditLog
+
+    state = {}
+    with app.app_context():
+        for table in Model.metadata.sorted_tables:
+            if not table.name.startswith("ab_") and table.name != "audit_log":
+                state[table.name] = db.session.execute(select(func.count()).select_from(table)).scalar()
+        state["audit_log (writes)"] = db.session.execute(select(func.count(AuditLog.id)).where(
+            AuditLog.action.in_(WRITE_ACTIONS))).scalar()
+        db.session.remove()
+    for key in ("DATA_DIR", "UPLOAD_FOLDER"):
+        base = app.config.get(key)
+        if base and key == "DATA_DIR":
+            base = os.path.join(base, "exports")
+        if base and os.path.isdir(base):
+            state[f"files ({key})"] = sorted(os.path.join(d, n) for d, _s, names in os.walk(base) for n in names)
+    return state
+
+
+class unchanged:  # used as ``with unchanged(app):``, like a function
+    """``with unchanged(app): <a refused request>`` asserts that the block wrote nothing: no row in
+    any business table, no audit entry of a write or export, no export or upload file."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __enter__(self):
+        self.before = business_state(self.app)
+        return self
+
+    def __exit__(self, kind, _value, _traceback):
+        if kind is None:
+            after = business_state(self.app)
+            changed = {k: (self.before.get(k), after.get(k)) for k in set(self.before) | set(after)
+                       if self.before.get(k) != after.get(k)}
+            assert not changed, f"a refused request wrote: {changed}"
+        return False

@@ -61,16 +61,25 @@ def test_screen_edit_is_audited_as_web(world, browser, app):
 def test_cli_and_task_work_is_audited_with_who_it_acts_for(world, app):
     from models import Setting
 
+    # Settings outlive the test (tests/factories.py KEPT_TABLES): the value is put back at the end.
     with app.app_context():
-        user = app.appbuilder.sm.find_user(username="admin")
-        with acting_as(user, via="task"):
-            db.session.query(Setting).filter_by(key="points_per_hour").one().value = "2"
-            db.session.commit()
-        with acting_as(None, via="cli"):
-            db.session.query(Setting).filter_by(key="points_per_hour").one().value = "1"
-            db.session.commit()
+        original = db.session.query(Setting).filter_by(key="points_per_hour").one().value
+        try:
+            user = app.appbuilder.sm.find_user(username="admin")
+            with acting_as(user, via="task"):
+                db.session.query(Setting).filter_by(key="points_per_hour").one().value = original + "0"
+                db.session.commit()
+            with acting_as(None, via="cli"):
+                db.session.query(Setting).filter_by(key="points_per_hour").one().value = original
+                db.session.commit()
+        finally:
+            db.session.rollback()
+            with acting_as(None, via="test"):
+                db.session.query(Setting).filter_by(key="points_per_hour").one().value = original
+                db.session.commit()
     rows = entries(app, record_type="setting", action="update")[-2:]
     assert [(r.actor, r.via) for r in rows] == [("admin", "task"), ("system", "cli")]
+    assert [json.loads(r.changes)["value"] for r in rows] == [[original, original + "0"], [original + "0", original]]
 
 
 def test_rejected_or_rolled_back_change_leaves_no_entry(world, api, app):
@@ -110,9 +119,10 @@ def test_database_refuses_update_delete_truncate_on_postgresql(world, app):
 
     if app.config["BACKEND"] != "postgresql":
         pytest.skip("the database-level guard is PostgreSQL's")
+    first = audit_ids(app)[0]
     with app.app_context():
-        for sql in ("UPDATE audit_log SET actor = 'x' WHERE id = 1", "DELETE FROM audit_log WHERE id = 1",
-                    "TRUNCATE audit_log"):
+        for sql in (f"UPDATE audit_log SET actor = 'x' WHERE id = {first}",
+                    f"DELETE FROM audit_log WHERE id = {first}", "TRUNCATE audit_log"):
             with pytest.raises(DBAPIError, match="append-only"):
                 db.session.execute(text(sql))
             db.session.rollback()
@@ -128,36 +138,59 @@ def test_chain_verifies_and_detects_alteration(world, app):
         assert verify_chain(db.session.connection())[1:] == (victim, "altered")
 
 
+def audit_ids(app):
+    """The ids of the audit log's entries, in order: a test names entries by position, never by a
+    hard-coded id (the log's ids go on from wherever the previous test left them)."""
+    with app.app_context():
+        ids = db.session.execute(text("SELECT id FROM audit_log ORDER BY id")).scalars().all()
+        db.session.remove()
+    return ids
+
+
 def test_chain_detects_deletion_and_insertion(world, app):
+    ids = audit_ids(app)
     with app.app_context():
         checked, _bad, _ = verify_chain(db.session.connection())
-        tamper("DELETE FROM audit_log WHERE id = :id", {"id": 5})
-        assert verify_chain(db.session.connection())[1:] == (6, "gap")
-        row = db.session.execute(text("SELECT * FROM audit_log WHERE id = 4")).mappings().one()
-        forged = dict(row, id=5, summary="forged", entry_hash="f" * 64)
+        tamper("DELETE FROM audit_log WHERE id = :id", {"id": ids[4]})
+        assert verify_chain(db.session.connection())[1:] == (ids[5], "gap")
+        row = db.session.execute(text("SELECT * FROM audit_log WHERE id = :id"), {"id": ids[3]}).mappings().one()
+        forged = dict(row, id=ids[4], summary="forged", entry_hash="f" * 64)
         cols = ", ".join(forged)
         tamper(f"INSERT INTO audit_log ({cols}) VALUES ({', '.join(':' + c for c in forged)})", forged)
-        assert verify_chain(db.session.connection())[1] == 5
+        assert verify_chain(db.session.connection())[1] == ids[4]
 
 
 def test_audit_verify_command(world, app):
     result = app.test_cli_runner().invoke(args=["gongjian", "audit", "verify"])
     assert result.exit_code == 0 and "OK" in result.output
+    victim = audit_ids(app)[2]
     with app.app_context():
-        tamper("UPDATE audit_log SET summary = 'x' WHERE id = 3")
+        tamper("UPDATE audit_log SET summary = 'x' WHERE id = :id", {"id": victim})
     result = app.test_cli_runner().invoke(args=["gongjian", "audit", "verify"])
-    assert result.exit_code == 1 and "3" in result.output
+    assert result.exit_code == 1 and str(victim) in result.output
 
 
-def test_nobody_can_write_audit_entries_through_api_or_screen(world, api, browser):
+def test_nobody_can_write_audit_entries_through_api_or_screen(world, api, browser, app):
+    from tests.factories import unchanged
+
+    first = audit_ids(app)[0]
+    with app.app_context():
+        kept = dict(db.session.execute(text("SELECT * FROM audit_log WHERE id = :id"), {"id": first}).mappings().one())
+        db.session.remove()
     for username in ("admin", "auditor", "security", "orgdept"):
         client = api(username)
-        assert client.post("/api/v1/audit_log/", json={"action": "x"}).status_code in (403, 404, 405)
-        assert client.delete("/api/v1/audit_log/1").status_code in (403, 404, 405)
-        assert client.put("/api/v1/audit_log/1", json={"action": "x"}).status_code in (403, 404, 405)
+        with unchanged(app):
+            assert client.post("/api/v1/audit_log/", json={"action": "x"}).status_code in (403, 404, 405)
+            assert client.delete(f"/api/v1/audit_log/{first}").status_code in (403, 404, 405)
+            assert client.put(f"/api/v1/audit_log/{first}", json={"action": "x"}).status_code in (403, 404, 405)
+    assert not entries(app, action="x")
+    with app.app_context():
+        assert dict(db.session.execute(text("SELECT * FROM audit_log WHERE id = :id"),
+                                       {"id": first}).mappings().one()) == kept
+        assert verify_chain(db.session.connection())[1] is None
     auditor = browser("auditor")
     assert auditor.get("/auditlogview/list/").status_code == 200
-    assert auditor.get("/auditlogview/edit/1").status_code in (302, 403, 404)
+    assert auditor.get(f"/auditlogview/edit/{first}").status_code in (302, 403, 404)
     assert auditor.get("/auditlogview/add").status_code in (302, 403, 404)
 
 
@@ -171,11 +204,13 @@ def test_permission_refusals_are_audited(world, api, browser, app):
 
 
 def test_chain_detects_reordering(world, app):
+    ids = audit_ids(app)
+    third, fourth = ids[2], ids[3]
     with app.app_context():
-        tamper("UPDATE audit_log SET id = -1 WHERE id = 3")
-        tamper("UPDATE audit_log SET id = 3 WHERE id = 4")
-        tamper("UPDATE audit_log SET id = 4 WHERE id = -1")
-        assert verify_chain(db.session.connection())[1] == 3
+        tamper("UPDATE audit_log SET id = -1 WHERE id = :id", {"id": third})
+        tamper("UPDATE audit_log SET id = :to WHERE id = :id", {"to": third, "id": fourth})
+        tamper("UPDATE audit_log SET id = :to WHERE id = -1", {"to": fourth})
+        assert verify_chain(db.session.connection())[1] == third
 
 
 def test_logout_and_account_changes_are_audited(world, app, browser):
@@ -189,12 +224,20 @@ def test_logout_and_account_changes_are_audited(world, app, browser):
         sm = app.appbuilder.sm
         with acting_as(sm.find_user(username="security"), via="web"):
             account = sm.find_user(username="street1")
-            account.roles = account.roles + [sm.find_role("Auditor")]
-            account.email = "street1-new@example.cn"
-            db.session.commit()
-            account.roles = [r for r in account.roles if r.name != "Auditor"]
-            db.session.commit()
-    rows = entries(app, record_type="ab_user", action="update")[-2:]
+            email = account.email
+            try:
+                account.roles = account.roles + [sm.find_role("Auditor")]
+                account.email = "street1-new@example.cn"
+                db.session.commit()
+                account.roles = [r for r in account.roles if r.name != "Auditor"]
+                db.session.commit()
+                rows = entries(app, record_type="ab_user", action="update")[-2:]
+            finally:  # the users outlive the test: put the address back
+                db.session.rollback()
+                account = sm.find_user(username="street1")
+                account.roles = [r for r in account.roles if r.name != "Auditor"]
+                account.email = email
+                db.session.commit()
     first = json.loads(rows[0].changes)
     assert rows[0].actor == "security"
     assert first["roles"] == [[], ["Auditor"]] and first["email"][1] == "street1-new@example.cn"
@@ -261,6 +304,7 @@ def test_archive_seals_and_prunes_old_entries_and_chain_still_verifies(world, ap
     from app.core.audit_chain import verify_archive
     from models import AuditLog, AuditSeal
 
+    ids = audit_ids(app)
     with app.app_context():
         total = db.session.query(AuditLog).count()
         old = datetime.utcnow() - timedelta(days=400)
@@ -271,7 +315,7 @@ def test_archive_seals_and_prunes_old_entries_and_chain_still_verifies(world, ap
         prev = GENESIS_HASH
         rows = db.session.execute(select(AuditLog.__table__).order_by(AuditLog.id)).mappings().all()
         for row in rows:
-            fields = dict(row, at=old.replace(microsecond=0)) if row["id"] <= 10 else dict(row)
+            fields = dict(row, at=old.replace(microsecond=0)) if row["id"] <= ids[9] else dict(row)
             new_hash = entry_hash(prev, fields)
             tamper("UPDATE audit_log SET at = :at, prev_hash = :prev, entry_hash = :hash WHERE id = :id",
                    {"at": fields["at"], "prev": prev, "hash": new_hash, "id": row["id"]})
@@ -292,8 +336,8 @@ def test_archive_seals_and_prunes_old_entries_and_chain_still_verifies(world, ap
         assert verify_chain(db.session.connection())[1] is None
         assert db.session.query(AuditLog).filter_by(action="archive").one().actor == "system"
         # Deleting the first live entry, or editing the archive, is detected.
-        tamper("DELETE FROM audit_log WHERE id = 11")
-        assert verify_chain(db.session.connection())[1] == 12
+        tamper("DELETE FROM audit_log WHERE id = :id", {"id": ids[10]})
+        assert verify_chain(db.session.connection())[1] == ids[11]
     out.write_text(out.read_text().replace("天山区", "地山区"))
     with app.app_context():
         assert not verify_archive(out, db.session.query(AuditSeal).one())
@@ -379,3 +423,148 @@ def test_audit_registries_name_existing_tables_and_columns():
         assert issubclass(model, BusinessModel) != (model.__tablename__ in NEVER_AUDITED), model
         assert is_audited(model) == issubclass(model, BusinessModel), model
     assert {model.__tablename__ for model in ours} >= NEVER_AUDITED
+
+
+# ---- the chain's rules a one-word slip would break silently (issue 20) ------------------------
+def age_first_entries(app, count):
+    """Age the first ``count`` entries 400 days and re-chain the log the way it would have been
+    written then (as in the archive test above); returns the ids of the log."""
+    from datetime import datetime, timedelta
+
+    from app.core.audit_chain import GENESIS_HASH, entry_hash
+    from models import AuditLog
+
+    ids = audit_ids(app)
+    with app.app_context():
+        old = (datetime.utcnow() - timedelta(days=400)).replace(microsecond=0)
+        prev = GENESIS_HASH
+        rows = db.session.execute(select(AuditLog.__table__).order_by(AuditLog.id)).mappings().all()
+        for row in rows:
+            fields = dict(row, at=old) if row["id"] <= ids[count - 1] else dict(row)
+            new_hash = entry_hash(prev, fields)
+            tamper("UPDATE audit_log SET at = :at, prev_hash = :prev, entry_hash = :hash WHERE id = :id",
+                   {"at": fields["at"], "prev": prev, "hash": new_hash, "id": row["id"]})
+            prev = new_hash
+        assert verify_chain(db.session.connection())[1] is None
+    return ids
+
+
+def test_an_entrys_hash_covers_the_previous_entrys_hash(world, app):
+    """The same entry after two different predecessors hashes differently, so an entry rewritten
+    with a fresh hash of its own is still caught at the entry after it."""
+    from app.core.audit_chain import GENESIS_HASH, entry_hash
+    from models import AuditLog
+
+    fields = {"id": 7, "at": "2026-01-01T00:00:00", "actor": "community1", "action": "update"}
+    assert entry_hash(GENESIS_HASH, fields) != entry_hash("f" * 64, fields)
+    ids = audit_ids(app)
+    victim, successor = ids[len(ids) // 2], ids[len(ids) // 2 + 1]
+    with app.app_context():
+        row = db.session.execute(select(AuditLog.__table__).where(AuditLog.id == victim)).mappings().one()
+        forged = dict(row, summary="mallory was never here")
+        forged_hash = entry_hash(row["prev_hash"], forged)
+        # A forger rewrites the entry, rehashes it and relinks its successor to the new hash.
+        tamper("UPDATE audit_log SET summary = :summary, entry_hash = :hash WHERE id = :id",
+               {"summary": forged["summary"], "hash": forged_hash, "id": victim})
+        tamper("UPDATE audit_log SET prev_hash = :hash WHERE id = :id", {"hash": forged_hash, "id": successor})
+        assert verify_chain(db.session.connection())[1:] == (successor, "altered")
+    assert app.test_cli_runner().invoke(args=["gongjian", "audit", "verify"]).exit_code == 1
+
+
+def test_archive_of_a_broken_chain_is_refused_writes_no_file_and_deletes_nothing(world, app, tmp_path):
+    from datetime import datetime, timedelta
+
+    from models import AuditLog, AuditSeal
+
+    ids = age_first_entries(app, 10)
+    with app.app_context():
+        tamper("UPDATE audit_log SET actor = 'mallory' WHERE id = :id", {"id": ids[5]})  # inside the old part
+        assert verify_chain(db.session.connection())[1:] == (ids[5], "altered")
+        before = db.session.execute(select(AuditLog.id, AuditLog.entry_hash).order_by(AuditLog.id)).all()
+    out = tmp_path / "archive" / "audit-old.jsonl"
+    cutoff = (datetime.utcnow() - timedelta(days=200)).strftime("%Y-%m-%d")
+    result = app.test_cli_runner().invoke(args=["gongjian", "audit", "archive", "--before", cutoff, "--out", str(out)])
+    assert result.exit_code != 0, result.output
+    assert str(ids[5]) in result.output
+    assert not out.exists()
+    assert not (tmp_path / "archive").exists() or list((tmp_path / "archive").iterdir()) == []
+    with app.app_context():
+        after = db.session.execute(select(AuditLog.id, AuditLog.entry_hash).order_by(AuditLog.id)).all()
+        assert after[:len(before)] == before  # nothing deleted, nothing rewritten
+        assert db.session.query(AuditLog).filter_by(action="archive").count() == 0
+        assert db.session.query(AuditSeal).count() == 0
+
+
+def test_archive_verification_checks_every_link_and_the_seals_last_entry(world, app, tmp_path):
+    """An archive file verifies only if its SHA-256, every link inside it, AND the seal's last id
+    and last hash all agree: a file rewritten together with its digest is still caught."""
+    import hashlib
+
+    from app.core.audit_chain import entry_hash, jsonable, verify_archive
+    from models import AuditLog, AuditSeal
+
+    with app.app_context():
+        rows = [dict(r) for r in db.session.execute(
+            select(AuditLog.__table__).order_by(AuditLog.id).limit(12)).mappings()]
+    assert len(rows) == 12
+
+    def write(name, entries):
+        path = tmp_path / name
+        data = b"".join((json.dumps({k: jsonable(v) for k, v in row.items()}, ensure_ascii=False, sort_keys=True)
+                         + "\n").encode("utf-8") for row in entries)
+        path.write_bytes(data)
+        return path, hashlib.sha256(data).hexdigest()
+
+    def seal(digest, last_id=rows[-1]["id"], last_hash=rows[-1]["entry_hash"]):
+        return AuditSeal(first_id=rows[0]["id"], last_id=last_id, last_hash=last_hash, entry_count=12,
+                         file_name="x.jsonl", file_sha256=digest)
+
+    good, digest = write("good.jsonl", rows)
+    assert verify_archive(good, seal(digest))
+    # The seal's last id and last hash are checked, not only the file's digest.
+    assert not verify_archive(good, seal(digest, last_id=rows[-1]["id"] + 1))
+    assert not verify_archive(good, seal(digest, last_hash="0" * 64))
+    # A line removed (a gap), a line altered, a line rehashed: each with a matching digest.
+    gap, gap_digest = write("gap.jsonl", rows[:5] + rows[6:])
+    assert not verify_archive(gap, seal(gap_digest))
+    altered = [dict(row) for row in rows]
+    altered[5]["summary"] = "mallory"
+    path, altered_digest = write("altered.jsonl", altered)
+    assert not verify_archive(path, seal(altered_digest))
+    altered[5]["entry_hash"] = entry_hash(altered[5]["prev_hash"], altered[5])
+    path, relinked_digest = write("rehashed.jsonl", altered)
+    assert not verify_archive(path, seal(relinked_digest))
+
+
+def test_the_archive_holds_the_chain_lock_while_it_verifies_and_reads_the_last_entry(world, app, tmp_path,
+                                                                                   monkeypatch):
+    """On PostgreSQL no writer may append between the archive's check of the chain and its seal:
+    while it verifies, another connection cannot take the chain's advisory lock (the lock every
+    append takes, see the test above)."""
+    from datetime import datetime, timedelta
+
+    import pytest
+
+    import app.core.audit_chain as chain
+
+    if app.config["BACKEND"] != "postgresql":
+        pytest.skip("SQLite's single write lock serialises writers; the advisory lock is PostgreSQL's")
+    age_first_entries(app, 10)
+    seen = []
+    real_verify = chain.verify_chain
+
+    def verify_while_probing(connection, *args, **kwargs):
+        with db.engine.connect() as other:
+            seen.append(other.execute(text("SELECT pg_try_advisory_xact_lock(:key)"),
+                                      {"key": chain.ADVISORY_LOCK_KEY}).scalar())
+            other.rollback()
+        return real_verify(connection, *args, **kwargs)
+
+    monkeypatch.setattr(chain, "verify_chain", verify_while_probing)
+    cutoff = (datetime.utcnow() - timedelta(days=200)).strftime("%Y-%m-%d")
+    out = tmp_path / "audit-old.jsonl"
+    result = app.test_cli_runner().invoke(args=["gongjian", "audit", "archive", "--before", cutoff, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert seen == [False]
+    with app.app_context():
+        assert real_verify(db.session.connection())[1] is None

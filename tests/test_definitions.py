@@ -612,3 +612,16 @@ def test_every_surface_agrees_on_the_demo_district(demo_app, tmp_path):
     orgdept = figures["orgdept"][0]
     assert orgdept["overdue_resolutions"] > 0 and orgdept["members_checked_in"] > 0  # figures worth comparing
     assert orgdept["units_checked_in"] < orgdept["units"]  # the demo has units not (yet) checked in
+
+
+def test_the_district_day_is_asia_shanghai_whatever_the_server_clock_says():
+    """17:00 UTC on 7 December is 01:00 on 8 December in the district: the district's today (every
+    deadline, quarter and reminder counts by it) is the 8th, on a server in any time zone."""
+    from app.core.calendar import local_now, today
+
+    evening_utc = datetime(2026, 12, 7, 17, 0)
+    assert local_now(evening_utc) == datetime(2026, 12, 8, 1, 0)
+    assert today(evening_utc) == date(2026, 12, 8)
+    assert today(datetime(2026, 12, 31, 16, 0)) == date(2027, 1, 1)  # a new year, and a new quarter
+    assert defs.quarter_of(today(datetime(2026, 12, 31, 16, 0)))[0] == "2027Q1"
+

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from tests.factories import user
+from tests.factories import unchanged, user
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 FORMULAS = ["=1+2", "+SUM(A1)", "-2+3", "@cmd", "\tTAB", "\rCR"]
@@ -347,8 +347,9 @@ def test_export_button_exports_what_the_screen_shows(app, world, browser):
 
 def test_export_start_needs_a_csrf_token(app, world, browser):
     user_browser = browser("orgdept")
-    response = user_browser.post("/exportjobview/start", data={"resource": "party_member", "format": "csv"})
-    assert response.status_code == 400
+    with unchanged(app):  # no job, no export entry, no file
+        response = user_browser.post("/exportjobview/start", data={"resource": "party_member", "format": "csv"})
+        assert response.status_code == 400
 
 
 def test_my_exports_lists_only_my_jobs(app, world, browser, api):
@@ -371,9 +372,12 @@ def test_cli_exports_as_a_user(app, world, tmp_path):
     xlsx = tmp_path / "members.xlsx"
     run_cli(app, "gongjian", "export", "party_member", "--format", "xlsx", "--as", "orgdept", "--out", str(xlsx))
     assert xlsx_sheets(xlsx.read_bytes()).worksheets[0].max_row == 3
-    bad = app.test_cli_runner().invoke(args=["gongjian", "export", "party_member", "--as", "orgdept", "--out",
-                                             str(out), "--filter", "id_card=1"])
-    assert bad.exit_code != 0 and "id_card" in bad.output
+    written = out.read_bytes()
+    with unchanged(app):
+        bad = app.test_cli_runner().invoke(args=["gongjian", "export", "party_member", "--as", "orgdept", "--out",
+                                                 str(out), "--filter", "id_card=1"])
+        assert bad.exit_code != 0 and "id_card" in bad.output
+    assert out.read_bytes() == written  # the refused export did not overwrite the earlier file
 
 
 # ---- audit ---------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ import re
 
 from app.demo.fakedata import FakeData
 from app.extensions import db
+from tests.factories import unchanged
 
 fake = FakeData(seed=11)
 BAD_ID = "110105199001011235"  # check digit wrong (…1234 would need another last char)
@@ -19,14 +20,16 @@ def member_payload(world, **overrides):
     return payload
 
 
-def test_api_rejects_bad_id_card_with_field_and_reason(world, api):
+def test_api_rejects_bad_id_card_with_field_and_reason(world, api, app):
     client = api("community1")
-    response = client.post("/api/v1/party_member/", json=member_payload(world, id_card=BAD_ID))
-    assert response.status_code == 400
-    assert "id_card" in response.json["message"]
-    assert "校验" in response.json["message"]["id_card"][0]  # Chinese is the default language
-    english = client.post("/api/v1/party_member/?_l_=en", json=member_payload(world, id_card=BAD_ID))
-    assert "check digit" in english.json["message"]["id_card"][0]
+    with unchanged(app):
+        response = client.post("/api/v1/party_member/", json=member_payload(world, id_card=BAD_ID))
+        assert response.status_code == 400
+        assert "id_card" in response.json["message"]
+        assert "校验" in response.json["message"]["id_card"][0]  # Chinese is the default language
+        english = client.post("/api/v1/party_member/?_l_=en", json=member_payload(world, id_card=BAD_ID))
+        assert english.status_code == 400
+        assert "check digit" in english.json["message"]["id_card"][0]
 
 
 def test_api_rejects_bad_phone_and_keeps_nothing(world, api, app):
@@ -45,27 +48,30 @@ def test_api_message_is_chinese_with_zh_locale(world, api):
     assert re.search(r"[\u4e00-\u9fff]", response.json["message"]["id_card"][0])
 
 
-def test_same_person_cannot_be_registered_twice(world, api):
+def test_same_person_cannot_be_registered_twice(world, api, app):
     client = api("community1")
     id_card = valid_id()
     first = client.post("/api/v1/party_member/", json=member_payload(world, id_card=id_card))
     assert first.status_code == 201, first.json
     # Same number with a lowercase x or spaces is the same person.
-    again = client.post("/api/v1/party_member/", json=member_payload(world, id_card=" " + id_card.lower()))
-    assert again.status_code == 400
-    assert list(again.json["message"]) == ["id_card"]
+    with unchanged(app):
+        again = client.post("/api/v1/party_member/", json=member_payload(world, id_card=" " + id_card.lower()))
+        assert again.status_code == 400
+        assert list(again.json["message"]) == ["id_card"]
 
 
-def test_duplicate_detected_across_communities_without_revealing_it(world, api):
+def test_duplicate_detected_across_communities_without_revealing_it(world, api, app):
     payload = member_payload(world)
     first = api("community1").post("/api/v1/party_member/", json=payload)
     assert first.status_code == 201
     id_card = payload["id_card"]
     # Even the creator gets the number back masked: a response never carries it in full.
     assert first.json["result"]["id_card"] == id_card[:6] + "*" * 8 + id_card[-4:]
-    other = api("community2").post("/api/v1/party_member/",
-                                   json=member_payload(world, id_card=id_card, area=world["g21"], employer=None))
-    assert other.status_code == 400
+    community2 = api("community2")
+    with unchanged(app):
+        other = community2.post("/api/v1/party_member/",
+                                json=member_payload(world, id_card=id_card, area=world["g21"], employer=None))
+        assert other.status_code == 400
     assert "幸福" not in str(other.json)
 
 
@@ -84,14 +90,21 @@ def test_api_crud_round_trip(world, api):
     assert client.get(f"/api/v1/party_member/{pk}").status_code == 404
 
 
-def test_update_cannot_take_another_members_id_card(world, api):
+def test_update_cannot_take_another_members_id_card(world, api, app):
     client = api("community1")
     a_payload = member_payload(world)
     a = client.post("/api/v1/party_member/", json=a_payload).json
     b = client.post("/api/v1/party_member/", json=member_payload(world)).json
-    response = client.put(f"/api/v1/party_member/{b['id']}", json={"id_card": a_payload["id_card"]})
-    assert response.status_code == 400
-    assert list(response.json["message"]) == ["id_card"]
+    from models import PartyMember
+
+    with app.app_context():
+        b_digest = db.session.get(PartyMember, b["id"]).id_card_digest
+    with unchanged(app):
+        response = client.put(f"/api/v1/party_member/{b['id']}", json={"id_card": a_payload["id_card"]})
+        assert response.status_code == 400
+        assert list(response.json["message"]) == ["id_card"]
+    with app.app_context():
+        assert db.session.get(PartyMember, b["id"]).id_card_digest == b_digest  # b keeps its own number
     # Re-saving a member with its own number is fine.
     same = client.put(f"/api/v1/party_member/{a['id']}", json={"id_card": a_payload["id_card"], "skills": "理发"})
     assert same.status_code == 200, same.json

@@ -397,3 +397,44 @@ def test_a_reveal_covers_the_one_record_not_its_related_tabs(world, app, browser
     html = user.post(f"/areaview/reveal/{world['g11']}", {"reason": "联系网格员"},
                      with_token_from=show_url).get_data(as_text=True)
     assert worker_phone in html and member_phone not in html
+
+
+def test_a_request_with_no_signed_in_user_gets_personal_data_masked(world, app):
+    """Nobody signed in is nobody who may see personal data: an anonymous request gets every
+    personal value masked from the policy and from the API schemas (nested records too), and the
+    API itself answers it 401 without a value. (Only system work — no request, no user: seeding,
+    migrations — reads values in full.)"""
+    from models import Area, PartyMember
+
+    client = app.test_client()
+    with app.app_context():
+        zhang = db.session.get(PartyMember, world["m1"])
+        id_card, phone = zhang.id_card, zhang.phone
+        grid_phone = db.session.get(Area, world["g11"]).grid_worker_phone
+    anonymous = client.get(f"/api/v1/party_member/{world['m1']}")
+    assert anonymous.status_code == 401
+    assert id_card not in anonymous.get_data(as_text=True) and phone not in anonymous.get_data(as_text=True)
+    member_api = next(view for view in registered(app, GongjianApi) if view.resource_name == "party_member")
+    area_api = next(view for view in registered(app, GongjianApi) if view.resource_name == "area")
+    with app.test_request_context("/api/v1/party_member/"):
+        assert policy.sees_in_full() is False
+        assert policy.shown(policy.ID_CARD, id_card) == id_card[:6] + "*" * 8 + id_card[-4:]
+        assert policy.shown(policy.PHONE, phone) == phone[:3] + "****" + phone[-4:]
+        zhang = db.session.get(PartyMember, world["m1"])
+        dumped = member_api.show_model_schema.dump(zhang)
+        assert dumped["id_card"] == id_card[:6] + "*" * 8 + id_card[-4:]
+        assert dumped["phone"] == phone[:3] + "****" + phone[-4:]
+        text = repr(member_api.list_model_schema.dump([zhang], many=True))
+        assert id_card not in text and phone not in text
+        grid = area_api.show_model_schema.dump(db.session.get(Area, world["g11"]))
+        assert grid_phone and grid["grid_worker_phone"] == grid_phone[:3] + "****" + grid_phone[-4:]
+
+
+@pytest.mark.parametrize("empty", [None, ""])
+def test_an_empty_address_stays_empty_when_masked(empty):
+    """No address is shown as none, not as a masked one (which would claim there is an address)."""
+    from app.core.masking import mask_address
+
+    assert mask_address(empty) == empty
+    assert mask_address("北京市朝阳区望京街道1号楼") == "北京市朝阳区****"
+

@@ -419,15 +419,23 @@ def test_a_liaison_claims_an_approved_project_for_their_own_unit(app, world, api
 def test_a_missing_id_is_a_400_for_every_role_in_the_users_language(app, world, api):
     with app.test_request_context("/?_l_=zh"):
         chinese = str(NO_SUCH_RECORD)  # the catalogue's words (tests/test_translations.py: complete)
+    from models import PartyMember
+    from tests.factories import unchanged
+
     for username in ("orgdept", "community1"):
         client = api(username)
-        answer = client.post("/api/v1/member_checkin/", json={
-            "member": MISSING_ID, "area": world["g11"], "status": "registered",
-            "registered_on": date.today().isoformat()})
-        assert answer.status_code == 400 and answer.json["message"] == {"member": [chinese]}, \
-            (username, answer.json)
-    english = api("community1").put(f"/api/v1/party_member/{world['m1']}?_l_=en", json={"employer": MISSING_ID})
+        with unchanged(app):
+            answer = client.post("/api/v1/member_checkin/", json={
+                "member": MISSING_ID, "area": world["g11"], "status": "registered",
+                "registered_on": date.today().isoformat()})
+            assert answer.status_code == 400 and answer.json["message"] == {"member": [chinese]}, \
+                (username, answer.json)
+    community1 = api("community1")
+    before = snapshot(app, PartyMember, world["m1"])
+    english = community1.put(f"/api/v1/party_member/{world['m1']}?_l_=en", json={"employer": MISSING_ID})
+    assert english.status_code == 400
     assert english.json["message"] == {"employer": ["There is no such record in your scope"]}, english.json
+    assert snapshot(app, PartyMember, world["m1"]) == before  # the member keeps its employer
 
 
 def test_a_nested_object_is_not_created_through_a_relation(app, world, api):

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from app.core.actor import acting_as
 from app.extensions import db
 from tests.conftest import run_cli
+from tests.factories import unchanged
 
 D = date(2026, 12, 14)  # a Monday; its quarter (2026Q4) ends on 2026-12-31
 QUARTER_END = date(2026, 12, 31)
@@ -293,18 +294,21 @@ def test_rule_validation_answers_400_with_the_field(app, rules, api, browser):
         due = rule("resolution_due")
         due_id, due_name = due.id, due.name
     url = f"/api/v1/reminder_rule/{due_id}"
-    bad = client.put(url, json={"template": "{title} {__class__}"})
-    assert bad.status_code == 400 and "template" in bad.json["message"]
-    bad = client.put(url, json={"recipients": "orgdept,note_taker"})
-    assert bad.status_code == 400 and "recipients" in bad.json["message"]
-    bad = client.put(url, json={"channels": "pigeon"})
-    assert bad.status_code == 400 and "channels" in bad.json["message"]
-    bad = client.put(url, json={"offset_days": -1})
-    assert bad.status_code == 400 and "offset_days" in bad.json["message"]
-    bad = client.post("/api/v1/reminder_rule/", json={"code": "Bad Code", "name": "x", "kind": "nope",
-                                                       "recipients": "orgdept", "channels": "inapp",
-                                                       "template": "x"})
-    assert bad.status_code == 400 and "kind" in bad.json["message"]
+    kept = client.get(url).json["result"]
+    with unchanged(app):
+        bad = client.put(url, json={"template": "{title} {__class__}"})
+        assert bad.status_code == 400 and "template" in bad.json["message"]
+        bad = client.put(url, json={"recipients": "orgdept,note_taker"})
+        assert bad.status_code == 400 and "recipients" in bad.json["message"]
+        bad = client.put(url, json={"channels": "pigeon"})
+        assert bad.status_code == 400 and "channels" in bad.json["message"]
+        bad = client.put(url, json={"offset_days": -1})
+        assert bad.status_code == 400 and "offset_days" in bad.json["message"]
+        bad = client.post("/api/v1/reminder_rule/", json={"code": "Bad Code", "name": "x", "kind": "nope",
+                                                           "recipients": "orgdept", "channels": "inapp",
+                                                           "template": "x"})
+        assert bad.status_code == 400 and "kind" in bad.json["message"]
+    assert client.get(url).json["result"] == kept  # the rule is as it was
     created = client.post("/api/v1/reminder_rule/", json={
         "code": "resolution_due_1d", "name": "明日到期", "kind": "resolution_due", "offset_days": 1,
         "recipients": "lead_owner,community_admin", "channels": "inapp", "template": "明天到期：{title}",
@@ -756,8 +760,9 @@ def test_remind_command_prints_sent_per_rule(app, ctx):
     assert int(line.split("sent ")[1].split(",")[0]) >= 1
     again = run_cli(app, "gongjian", "remind", "--now", f"{D + timedelta(days=1)}T09:00")
     assert "Total sent: 0" in again.output
-    bad = app.test_cli_runner().invoke(args=["gongjian", "remind", "--now", "tomorrow"])
-    assert bad.exit_code != 0 and "ISO" in bad.output
+    with unchanged(app):  # no notification, no delivery
+        bad = app.test_cli_runner().invoke(args=["gongjian", "remind", "--now", "tomorrow"])
+        assert bad.exit_code != 0 and "ISO" in bad.output
 
 
 def test_warning_colour_as_sql_matches_python(app, ctx):

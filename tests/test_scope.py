@@ -50,6 +50,8 @@ def test_every_scoped_model_has_rows_in_both_communities(app, world):
 
 @pytest.mark.parametrize("username,community", [("community1", "c1"), ("community2", "c2")])
 def test_api_list_and_get_stay_in_scope(username, community, app, world, api):
+    from tests.factories import unchanged
+
     client = api(username)
     for resource_api, _view in scoped_resources(app):
         if resource_api is None:
@@ -61,10 +63,11 @@ def test_api_list_and_get_stay_in_scope(username, community, app, world, api):
         mine = expected_ids(app, model, community, world)
         assert {row["id"] for row in listed.json["result"]} == mine, url
         assert listed.json["count"] == len(mine)
-        for other in all_ids(app, model) - mine:
-            assert client.get(f"{url}{other}").status_code == 404, (url, other)
-            assert client.put(f"{url}{other}", json={}).status_code == 404, (url, other)
-            assert client.delete(f"{url}{other}").status_code == 404, (url, other)
+        with unchanged(app):  # an out-of-scope id is neither changed nor deleted
+            for other in all_ids(app, model) - mine:
+                assert client.get(f"{url}{other}").status_code == 404, (url, other)
+                assert client.put(f"{url}{other}", json={}).status_code == 404, (url, other)
+                assert client.delete(f"{url}{other}").status_code == 404, (url, other)
 
 
 def test_screens_answer_404_out_of_scope(app, world, browser):
@@ -129,12 +132,15 @@ def test_related_field_choices_are_scoped(app, world, browser, api):
 
 
 def test_create_or_move_out_of_scope_is_refused(app, world, api):
+    from tests.factories import unchanged
+
     client = api("community1")
-    response = client.post("/api/v1/party_member/", json={"name": "越界", "id_card": "11010519491231002X",
-                                                          "area": world["g21"]})
-    assert response.status_code == 400 and "area" in response.json["message"]
-    moved = client.put(f"/api/v1/party_member/{world['m1']}", json={"area": world["g21"]})
-    assert moved.status_code == 400 and "area" in response.json["message"]
+    with unchanged(app):
+        response = client.post("/api/v1/party_member/", json={"name": "越界", "id_card": "11010519491231002X",
+                                                              "area": world["g21"]})
+        assert response.status_code == 400 and "area" in response.json["message"]
+        moved = client.put(f"/api/v1/party_member/{world['m1']}", json={"area": world["g21"]})
+        assert moved.status_code == 400 and "area" in moved.json["message"]
     from models import PartyMember
 
     with app.app_context():
@@ -248,3 +254,172 @@ def test_scope_registries_name_mapped_models_without_an_area_of_their_own():
     assert not any(hasattr(model, "area_id") for model in SHARED_REFERENCE | PER_USER)
     assert not SHARED_REFERENCE & PER_USER
     assert not (SHARED_REFERENCE | PER_USER) & (set(AREA_RULES) | set(UNIT_SCOPES))
+
+
+# ---- the rules a broken scope would silently widen (issue 20) -------------------------------
+def _account(app, username, role):
+    """An account holding ``role`` and (as the world built it) no scope row."""
+    from tests.factories import PASSWORD
+
+    with app.app_context():
+        sm = app.appbuilder.sm
+        if sm.find_user(username=username) is None:
+            sm.add_user(username, username, "测试", f"{username}@example.cn", sm.find_role(role), PASSWORD)
+
+
+def _set_scope(app, username, **values):
+    from models import UserScope
+    from tests.factories import user
+
+    with app.app_context():
+        with acting_as(None, via="test"):
+            account = user(app, username)
+            row = db.session.query(UserScope).filter_by(user_id=account.id).one_or_none()
+            if row is None:
+                row = UserScope(user=account)
+                db.session.add(row)
+            row.area_id = values.get("area_id")
+            row.unit_id = values.get("unit_id")
+            db.session.commit()
+
+
+def _assert_sees_nothing(app, world, username, api, browser):
+    from app.exports.resources import resources
+
+    client = api(username)
+    checked = 0
+    for resource_api, _view in scoped_resources(app):
+        if resource_api is None:
+            continue
+        listed = client.get(f"/api/v1/{resource_api.resource_name}/?q=(page_size:100)")
+        assert listed.status_code == 200, (resource_api.resource_name, listed.json)
+        assert listed.json["count"] == 0 and listed.json["result"] == [], resource_api.resource_name
+        checked += 1
+    assert checked >= 10
+    user = browser(username)
+    for _api, view in scoped_resources(app):
+        if view is None:
+            continue
+        page = user.get(f"{view.route_base}/list/")
+        assert page.status_code == 200, view.route_base
+        assert f"{view.route_base}/show/" not in page.get_data(as_text=True), view.route_base
+    with app.app_context():
+        exportable = sorted(resources())
+    for name in ("party_member", "unit", "meeting", "service_record"):
+        assert name in exportable
+        job = client.post("/api/v1/export_job/", json={"resource": name, "format": "csv"}).json["result"]
+        assert job["state"] == "done" and job["row_count"] == 0, (name, job)
+    home = user.get("/").get_data(as_text=True)
+    for key in ("units", "units_checked_in", "members", "members_checked_in", "meetings", "open_resolutions",
+                "overdue_resolutions"):
+        assert f'data-count="{key}">0<' in home, key
+
+
+def test_a_list_screen_shows_record_links_when_it_has_rows(app, world, browser):
+    """What the no-scope test relies on: a list with rows links to each row's show page."""
+    page = browser("community1").get("/partymemberview/list/").get_data(as_text=True)
+    assert "/partymemberview/show/" in page
+
+
+def test_an_account_without_a_scope_row_sees_no_record_on_any_list_api_export_or_home_page(
+        app, world, api, browser):
+    _account(app, "unscoped_community", "CommunityAdmin")
+    _assert_sees_nothing(app, world, "unscoped_community", api, browser)
+
+
+def test_an_account_with_an_empty_scope_row_sees_no_record_on_any_list_api_export_or_home_page(
+        app, world, api, browser):
+    _account(app, "empty_scope_community", "CommunityAdmin")
+    _set_scope(app, "empty_scope_community")
+    _assert_sees_nothing(app, world, "empty_scope_community", api, browser)
+
+
+def test_a_liaison_with_an_area_sees_only_their_units_records_inside_that_area(app, world, api):
+    """A liaison scoped to a unit AND an area sees the records that are both: not another unit's
+    record in the area, nor their unit's record outside the area."""
+    from models import Area, Unit
+    from tests.factories import member
+
+    with app.app_context():
+        with acting_as(None, via="test"):
+            g11, g12 = db.session.get(Area, world["g11"]), db.session.get(Area, world["g12"])
+            unit1, unit2 = db.session.get(Unit, world["unit1"]), db.session.get(Unit, world["unit2"])
+            other_unit_in_area = member(g11, unit2, name="区内他单位")
+            own_unit_outside_area = member(g12, unit1, name="本单位区外")
+            db.session.commit()
+            other_id, outside_id = other_unit_in_area.id, own_unit_outside_area.id
+    _account(app, "liaison_area", "UnitLiaison")
+    _set_scope(app, "liaison_area", area_id=world["g11"], unit_id=world["unit1"])
+    client = api("liaison_area")
+    listed = client.get("/api/v1/party_member/?q=(page_size:100)").json
+    assert {row["id"] for row in listed["result"]} == {world["m1"]}
+    assert listed["count"] == 1
+    for other in (other_id, outside_id, world["m2"]):
+        assert client.get(f"/api/v1/party_member/{other}").status_code == 404, other
+
+
+def test_a_filter_by_an_out_of_scope_related_record_acts_as_for_one_that_does_not_exist(app, world, browser, api):
+    """Filtering a list by a related record (an employer, a lead unit) the user cannot see finds
+    what a filter by an id that does not exist finds — never the rows pointing at that record —
+    on the screen and in the API: the related record is looked up through the scope."""
+    from datetime import timedelta
+
+    from app.core.scoped_interface import ScopedInterface
+    from models import Area, Meeting, PartyMember, Resolution, Unit
+    from tests.factories import member
+
+    with app.app_context():
+        with acting_as(None, via="test"):
+            unit2 = db.session.get(Unit, world["unit2"])
+            member(db.session.get(Area, world["g11"]), unit2, name="外单位在职党员")
+            db.session.add(Resolution(meeting=db.session.get(Meeting, world["meeting1"]), title="外单位牵头事项",
+                                      lead_person="赵红", lead_unit=unit2, deadline=world["today"] + timedelta(9)))
+            db.session.commit()
+    missing = 999999
+    client = api("community1")
+
+    def members(unit_id):
+        query = f"/api/v1/party_member/?q=(filters:!((col:employer,opr:rel_o_m,value:{unit_id})),page_size:100)"
+        response = client.get(query)
+        assert response.status_code == 200, response.json
+        return sorted(row["name"] for row in response.json["result"])
+
+    assert "外单位在职党员" not in members(world["unit2"])
+    assert members(world["unit2"]) == members(missing)
+    assert members(world["unit1"]) == ["张丽"]
+    user = browser("community1")
+
+    def resolutions(unit_id):
+        page = user.get(f"/resolutionview/list/?_flt_0_lead_unit={unit_id}")
+        assert page.status_code == 200
+        html = page.get_data(as_text=True)
+        return [title for title in ("外单位牵头事项", "更换燃气表电池", "小区停车难") if title in html]
+
+    assert "外单位牵头事项" not in resolutions(world["unit2"])
+    assert resolutions(world["unit2"]) == resolutions(missing)
+    assert resolutions(world["unit1"]) == ["更换燃气表电池"]
+    with app.app_context():
+        community1 = app.appbuilder.sm.find_user(username="community1")
+        with acting_as(community1, via="test"):
+            interface = ScopedInterface(PartyMember, db.session)
+            assert interface.get_related_obj("community", world["c2"]) is None
+            assert interface.get_related_obj("employer", world["unit2"]) is None
+            assert interface.get_related_obj("community", world["c1"]).id == world["c1"]
+            assert interface.get_related_obj("community", "x") is None
+
+
+def test_the_auditor_sees_the_whole_districts_audit_log(app, world, api, browser):
+    """The auditor has no scope row and reads every area's audit entries (and every record)."""
+    from models import AuditLog, PartyMember
+
+    with app.app_context():
+        total = db.session.query(AuditLog).count()
+        areas = {a for (a,) in db.session.query(AuditLog.area_id).distinct() if a is not None}
+    assert total > 0 and len(areas) >= 2, areas  # the world's entries lie in several areas
+    client = api("auditor")
+    listed = client.get("/api/v1/audit_log/?q=(page_size:1)")
+    assert listed.status_code == 200
+    assert listed.json["count"] >= total  # reading writes entries of its own, never fewer
+    assert client.get("/api/v1/party_member/").json["count"] == len(all_ids(app, PartyMember))
+    page = browser("auditor").get("/auditlogview/list/").get_data(as_text=True)
+    assert "/auditlogview/show/" in page

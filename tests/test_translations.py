@@ -190,10 +190,18 @@ def test_ensure_compiled_builds_missing_and_stale_catalogues(tmp_path):
 
 
 def test_ensure_compiled_skips_a_broken_catalogue(tmp_path):
+    """A catalogue that cannot be read is skipped (no .mo, no temporary file left, no exception);
+    the good catalogue beside it is still compiled."""
     broken = tmp_path / "xx" / "LC_MESSAGES"
     broken.mkdir(parents=True)
-    (broken / "messages.po").write_text('msgid "a"\nmsgstr "b\n', encoding="utf-8")  # unterminated
-    assert ensure_compiled(tmp_path) in ([], [str(broken / "messages.mo")])  # never raises
+    # Declared UTF-8, but the translation is not: babel cannot decode it.
+    (broken / "messages.po").write_bytes(b'msgid ""\nmsgstr "Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+                                         b'msgid "a"\nmsgstr "\xff\xfe"\n')
+    good = tmp_path / "zh" / "LC_MESSAGES"
+    good.mkdir(parents=True)
+    shutil.copy(ZH_PO, good)
+    assert ensure_compiled(tmp_path) == [str(good / "messages.mo")]
+    assert sorted(p.name for p in broken.iterdir()) == ["messages.po"]
 
 
 def test_ensure_compiled_ignores_a_missing_directory(tmp_path):

@@ -1,4 +1,5 @@
 """Tests of app.core.formats, app.core.masking and app.demo.fakedata (pure functions; no Gongjian app needed)."""
+import re
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
@@ -221,7 +222,7 @@ def test_hours_invalid(babel_app, bad):
 def test_date_not_future(babel_app):
     today = date(2025, 6, 1)
     assert v.validate_date_not_future(date(2025, 6, 1), today=today) == date(2025, 6, 1)
-    assert v.validate_date_not_future(datetime(2025, 6, 1, 23, 59), today=today)
+    assert v.validate_date_not_future(datetime(2025, 6, 1, 23, 59), today=today) == datetime(2025, 6, 1, 23, 59)
     assert v.validate_date_not_future(None) is None
     assert "2025-06-02" in message_of(v.validate_date_not_future, date(2025, 6, 2), today=today)
 
@@ -292,7 +293,7 @@ def test_mask_sql_compiles_for_postgresql():
 def test_id_card_digest():
     key = b"secret-key"
     digest = id_card_digest(VALID_ID, key)
-    assert len(digest) == 64 and int(digest, 16) >= 0
+    assert re.fullmatch(r"[0-9a-f]{64}", digest), digest  # 64 lower-case hex digits (SHA-256)
     assert digest == id_card_digest(VALID_ID, key)  # stable
     assert digest == id_card_digest(" 11010519491231002x ", key)  # normalized
     assert digest == id_card_digest(VALID_ID, "secret-key")  # str key == its UTF-8 bytes
@@ -391,3 +392,84 @@ def test_today_is_the_districts_date_not_the_servers():
         assert validate_date_not_future(date(2026, 12, 8)) == date(2026, 12, 8)
         with pytest.raises(DomainValidationError):
             validate_date_not_future(date(2026, 12, 9))
+
+
+# ---- edges a one-character slip in a rule would let through (issue 20) ------------------------
+
+
+def test_an_id_card_with_a_province_but_no_city_region_xx0000_is_refused(babel_app):
+    for region in ("110000", "650000"):
+        first17 = region + "19491231002"
+        number = first17 + v.id_card_check_char(first17)
+        assert "region" in message_of(v.validate_id_card, number), number
+    first17 = "650102" + "19491231002"  # the district itself is fine
+    assert v.validate_id_card(first17 + v.id_card_check_char(first17)) == first17 + v.id_card_check_char(first17)
+
+
+@pytest.mark.today("2026-10-08")
+def test_an_id_card_birth_date_runs_from_1900_to_today_inclusive(babel_app):
+    def number(birth):
+        first17 = "110105" + birth + "123"
+        return first17 + v.id_card_check_char(first17)
+
+    assert v.validate_id_card(number("19000101")) == number("19000101")
+    assert "birth date" in message_of(v.validate_id_card, number("18991231"))
+    assert v.validate_id_card(number("20261008")) == number("20261008")  # born today (the pinned clock)
+    assert "birth date" in message_of(v.validate_id_card, number("20261009"))  # born tomorrow
+
+
+# Registered codes with the check characters at the two ends of the modulus 31: a weighted sum that
+# is a multiple of 31 gives "0" (31 - 0 wraps to 0), a sum of 1 mod 31 gives "Y" (the 31st
+# character). Written out, not computed: the fake-data generator shares the function under test.
+CREDIT_CODES_AT_THE_MODULUS_EDGES = [
+    "52440111MJK9980480",  # sum = 0 (mod 31)
+    "91110108735106340Y",  # sum = 1 (mod 31)
+    "91110113766754543Y",
+    "91460600MA5RC30P9Y",
+    "91110108551385082Q",
+    "911000001000013428",
+]
+
+
+@pytest.mark.parametrize("code", CREDIT_CODES_AT_THE_MODULUS_EDGES)
+def test_registered_credit_codes_whose_check_character_wraps_the_modulus_are_accepted(babel_app, code):
+    assert v.validate_credit_code(code) == code
+    assert v.credit_code_check_char(code[:17]) == code[17]
+    for other in "0Y1":  # and no other check character is
+        if other != code[17]:
+            with pytest.raises(DomainValidationError):
+                v.validate_credit_code(code[:17] + other)
+
+
+@pytest.mark.parametrize("bad", [
+    "+8513812345678",  # +85 is not China's country code
+    "8013812345678",  # nor is 80
+    "+861381234567",  # +86 and 10 digits
+    "+86138123456789",  # +86 and 12 digits
+    "86 138 1234 567",  # 86 and 10 digits
+    "+86+8613812345678",
+])
+def test_a_country_code_prefix_is_only_plus86_or_86_before_exactly_11_digits(babel_app, bad):
+    assert message_of(v.validate_mobile, bad) == "Invalid mobile number: it must be 11 digits starting with 13 to 19"
+
+
+def test_values_entered_loosely_are_stored_normalised_through_the_api(app, world, api):
+    """A lower-case x in an ID-card number, a +86 with spaces and dashes in a phone, a lower-case
+    credit code: the API stores (and shows back) the normalised value."""
+    from app.extensions import db
+    from models import PartyMember, Unit
+
+    created = api("community1").post("/api/v1/party_member/", json={
+        "name": "规范化", "id_card": VALID_ID.lower(), "phone": "+86 139-0123-4567", "area": world["g11"]})
+    assert created.status_code == 201, created.json
+    orgdept = api("orgdept")  # sees personal data in full, so the GET shows what is stored
+    shown = orgdept.get(f"/api/v1/party_member/{created.json['id']}").json["result"]
+    assert shown["id_card"] == VALID_ID and shown["phone"] == "13901234567"
+    code = "91110108735106340Y"
+    unit = orgdept.post("/api/v1/unit/", json={"name": "规范化单位", "unit_type": "private", "area": world["c1"],
+                                               "credit_code": code.lower()})
+    assert unit.status_code == 201, unit.json
+    assert orgdept.get(f"/api/v1/unit/{unit.json['id']}").json["result"]["credit_code"] == code
+    with app.app_context():
+        assert db.session.get(PartyMember, created.json["id"]).id_card == VALID_ID
+        assert db.session.get(Unit, unit.json["id"]).credit_code == code
