@@ -16,6 +16,7 @@ from app.cli import gongjian_cli
 from app.core import area_tree, audit, scope
 from app.core.errors import register_error_handlers
 from app.core.formats import password_complexity
+from app.core.request_state import request_state_per_thread
 from app.extensions import csrf, db, init_sqlite, migrate
 from app.i18n import ensure_compiled
 from config import DEMO_SECRET_KEY, Config
@@ -81,6 +82,7 @@ def _init_appbuilder(app):
         appbuilder = AppBuilder(security_manager_class=GongjianSecurityManager, update_perms=False)
         appbuilder.init_app(app, db.session)
         register_views(appbuilder)
+        request_state_per_thread(appbuilder.baseviews)  # FAB shares them between requests
 
 
 def _init_web(app):

@@ -230,3 +230,39 @@ class unchanged:  # used as ``with unchanged(app):``, like a function
                        if self.before.get(k) != after.get(k)}
             assert not changed, f"a refused request wrote: {changed}"
         return False
+
+
+def at_once(app, method, url, headers, bodies, urls=None):
+    """One request per body (to ``url``, or to ``urls[i]`` for body i), each from its own thread with its own test client (so its own app
+    context and session), released together by a barrier: writers arriving at the same moment.
+    Returns the answers in the order of ``bodies``."""
+    import threading
+
+    barrier, answers = threading.Barrier(len(bodies)), [None] * len(bodies)
+
+    def send(slot):
+        client = app.test_client()
+        barrier.wait(timeout=30)
+        answers[slot] = client.open(urls[slot] if urls else url, method=method, headers=headers, json=bodies[slot])
+
+    threads = [threading.Thread(target=send, args=(slot,)) for slot in range(len(bodies))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a writer never answered"
+    return answers
+
+
+def is_visible(item, scope=None):
+    """Whether a loaded record is inside ``scope`` (default: the acting user's), asked of the
+    database with the clause every list applies (app/core/scope.py ``clause``)."""
+    from sqlalchemy import select
+
+    from app.core.scope import clause
+
+    model = type(item)
+    where = clause(model, scope)
+    if where is None:
+        return True
+    return db.session.execute(select(model.id).where(model.id == item.id).where(where)).first() is not None

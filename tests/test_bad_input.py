@@ -26,6 +26,7 @@ from app.core.request_args import (
 from app.core.scope import NO_SUCH_RECORD
 from app.demo.fakedata import FakeData
 from app.extensions import db
+from tests.factories import at_once
 
 fake = FakeData(seed=1313)
 HUGE_IDS = (2 ** 63, 10 ** 20, 2 ** 31)  # past SQLite's and PostgreSQL's bigint; past PostgreSQL's integer
@@ -361,27 +362,39 @@ def test_concurrent_posts_of_one_new_unit_give_one_201_and_400s_naming_the_key(a
     arriving together (a barrier releases them at once; each thread has its own session). One is
     created, every other is told which field is taken: no 500, one row. The member's number has
     its own race test (tests/test_member_duplicates.py)."""
-    import threading
-
     from models import Unit
 
     headers = api("orgdept").headers
     body = {"name": "新光物业服务公司", "unit_type": "soe", "area": world["c2"], "member_count": 3}
-    barrier, answers = threading.Barrier(WRITERS), [None] * WRITERS
-
-    def send(slot):
-        client = app.test_client()
-        barrier.wait(timeout=30)
-        answers[slot] = client.post("/api/v1/unit/", headers=headers, json=body)
-
-    threads = [threading.Thread(target=send, args=(slot,)) for slot in range(WRITERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads)
+    answers = at_once(app, "POST", "/api/v1/unit/", headers, [body] * WRITERS)
     statuses = sorted(answer.status_code for answer in answers)
     assert statuses == [201] + [400] * (WRITERS - 1), [a.get_data(as_text=True)[:300] for a in answers]
     assert all(list(a.get_json()["message"]) == ["name"] for a in answers if a.status_code == 400)
     assert not any(re.search(r"UNIQUE|duplicate key|Key \(", a.get_data(as_text=True)) for a in answers)
     assert read(app, select(func.count(Unit.id)).where(Unit.name == body["name"])) == 1
+
+
+def test_concurrent_renames_to_one_name_give_one_200_and_400s_naming_the_key(app, world, api):
+    """Writers renaming different units to the same free name at the same moment: the rule's check
+    passes for each (the name is free when each looks), the database's unique key decides at the
+    commit. One rename lands; every other writer is told the name is taken, in the words of the
+    duplicate rule, never FAB's "Database exception occurred: <SQL>" and never a 500."""
+    from models import Area, Unit
+
+    headers = api("orgdept").headers
+    with app.app_context():
+        area = db.session.get(Area, world["c2"])
+        units = [Unit(name=f"待更名单位{slot}", unit_type="soe", area=area, member_count=1)
+                 for slot in range(WRITERS)]
+        db.session.add_all(units)
+        db.session.commit()
+        ids = [unit.id for unit in units]
+    renamed = "新光物业服务公司"
+    answers = at_once(app, "PUT", None, headers, [{"name": renamed}] * WRITERS,
+                      urls=[f"/api/v1/unit/{pk}" for pk in ids])
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [200] + [400] * (WRITERS - 1), [a.get_data(as_text=True)[:300] for a in answers]
+    assert all(list(message_of(a)) == ["name"] for a in answers if a.status_code == 400)
+    assert not any(re.search(r"Database exception|UNIQUE|duplicate key|Key \(", a.get_data(as_text=True))
+                   for a in answers)
+    assert read(app, select(func.count(Unit.id)).where(Unit.name == renamed)) == 1

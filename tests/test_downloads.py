@@ -302,8 +302,8 @@ def attachment_rules(app):
 
 def visible_to(app, username, model, record_id):
     from app.core.actor import acting_as
-    from app.core.scope import is_visible
     from app.extensions import db
+    from tests.factories import is_visible
 
     with app.app_context():
         account = user(app, username)

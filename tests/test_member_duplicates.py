@@ -4,7 +4,6 @@ an audit entry for every hit, and holds under concurrent writes (a unique-key ra
 the check, never a 500) on every path: API POST/PUT, screen add/edit."""
 import json
 import re
-import threading
 
 import pytest
 from sqlalchemy import func, select
@@ -13,6 +12,7 @@ from app.core.duplicates import DUPLICATE_PERSON
 from app.core.record_rules import DUPLICATE_RULES
 from app.demo.fakedata import FakeData
 from app.extensions import db
+from tests.factories import at_once
 
 fake = FakeData(seed=23)
 URL = "/api/v1/party_member/"
@@ -280,26 +280,6 @@ def test_screen_add_race_past_the_check_flashes_the_duplicate(world, browser, ap
     assert [e["via"] for e in duplicate_entries(app)] == ["web"]
 
 
-def _concurrent_posts(app, world, token_headers, body):
-    """THREADS clients, each in its own thread with its own app context and session, send the
-    same POST at the same moment (a barrier releases them together)."""
-    barrier = threading.Barrier(THREADS)
-    answers = [None] * THREADS
-
-    def send(slot):
-        client = app.test_client()
-        barrier.wait(timeout=30)
-        answers[slot] = client.post(URL, headers=token_headers, json=body)
-
-    threads = [threading.Thread(target=send, args=(slot,)) for slot in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads)
-    return answers
-
-
 @pytest.mark.parametrize("check", ["checked", "blind"])
 def test_concurrent_posts_of_one_new_member_give_one_201_and_the_same_400s(world, api, app, check,
                                                                           monkeypatch):
@@ -311,7 +291,7 @@ def test_concurrent_posts_of_one_new_member_give_one_201_and_the_same_400s(world
     token = api("community1").headers
     id_card = new_id()
     before = member_count(app)
-    answers = _concurrent_posts(app, world, token, payload(world, name="郑重", id_card=id_card))
+    answers = at_once(app, "POST", URL, token, [payload(world, name="郑重", id_card=id_card)] * THREADS)
     statuses = sorted(answer.status_code for answer in answers)
     assert statuses == [201] + [400] * (THREADS - 1), [a.get_data(as_text=True)[:300] for a in answers]
     created = [a for a in answers if a.status_code == 201][0]

@@ -137,7 +137,7 @@ def make_outside(app, model, world):
 
 def target_visible(app, model, pk, username):
     """Whether the writer can read the record (the read side of the scope, tests/test_scope.py)."""
-    from app.core.scope import is_visible
+    from tests.factories import is_visible
 
     with app.app_context():
         visible = is_visible(db.session.get(model, pk), scope_for(user(app, username)))
@@ -179,7 +179,7 @@ def snapshot(app, model, pk):
 def in_scope_record(app, model, username):
     """An existing record of ``model`` the writer sees, preferably one whose own relations the
     writer sees too (a community's own area hangs under a street the community admin cannot use)."""
-    from app.core.scope import is_visible
+    from tests.factories import is_visible
 
     with app.app_context():
         scope = scope_for(user(app, username))
@@ -222,7 +222,7 @@ def body_from(app, view, pk, columns):
 
 def other_relations_visible(app, view, body, col, username):
     """Whether every relation of ``body`` but ``col`` points at a record the writer sees."""
-    from app.core.scope import is_visible
+    from tests.factories import is_visible
 
     with app.app_context():
         scope = scope_for(user(app, username))

@@ -639,8 +639,9 @@ def test_every_recipient_may_see_what_they_are_told_about(app, ctx):
     """Against app.scope itself: each account told about a record has it in its scope."""
     from flask_appbuilder.security.sqla.models import User
 
-    from app.core.scope import is_visible, scope_for
+    from app.core.scope import scope_for
     from models import Agreement, Meeting, PartyMember, ReminderDelivery, Resolution, UnitCheckin
+    from tests.factories import is_visible
 
     world = ctx
     ensure_user(app, "zhaohong2", "CommunityAdmin", "红", "赵")

@@ -423,3 +423,72 @@ def test_the_auditor_sees_the_whole_districts_audit_log(app, world, api, browser
     assert client.get("/api/v1/party_member/").json["count"] == len(all_ids(app, PartyMember))
     page = browser("auditor").get("/auditlogview/list/").get_data(as_text=True)
     assert "/auditlogview/show/" in page
+
+
+# ---- areas: where a scoped user may add or move one ------------------------------------------------
+
+
+def _area_row(app, pk):
+    from models import Area
+
+    with app.app_context():
+        area = db.session.get(Area, pk)
+        row = (area.parent_id, area.name, area.path)
+        db.session.remove()
+        return row
+
+
+def test_a_community_admin_adds_and_edits_areas_inside_their_community_only(app, world, api):
+    """A community admin adds a grid under their community and renames it; a grid under another
+    community, a top-level area, or moving their grid to another community is refused naming
+    ``parent``, and the stored area is left as it was."""
+    from tests.factories import unchanged
+
+    client = api("community1")
+    created = client.post("/api/v1/area/", json={"parent": world["c1"], "level": "grid", "name": "幸福社区第三网格",
+                                                 "code": "650102001001003"})
+    assert created.status_code == 201, created.json
+    grid = created.json["id"]
+    assert _area_row(app, grid)[2] == "/650102/650102001/650102001001/650102001001003/"
+    renamed = client.put(f"/api/v1/area/{grid}", json={"name": "幸福社区三网格"})
+    assert renamed.status_code == 200, renamed.json
+    assert _area_row(app, grid)[:2] == (world["c1"], "幸福社区三网格")
+    for body in ({"parent": world["c2"], "level": "grid", "name": "越界网格", "code": "650102002001009"},
+                 {"level": "district", "name": "越界区", "code": "650199"}):
+        with unchanged(app):
+            refused = client.post("/api/v1/area/", json=body)
+        assert refused.status_code == 400 and "parent" in refused.json["message"], (body, refused.json)
+    with unchanged(app):
+        moved = client.put(f"/api/v1/area/{grid}", json={"parent": world["c2"]})
+    assert moved.status_code == 400 and "parent" in moved.json["message"], moved.json
+    assert _area_row(app, grid)[:2] == (world["c1"], "幸福社区三网格")
+
+
+def test_a_street_admin_adds_a_community_under_their_street(app, world, api):
+    created = api("street1").post("/api/v1/area/", json={"parent": world["street1"], "level": "community",
+                                                         "name": "新风社区", "code": "650102001002"})
+    assert created.status_code == 201, created.json
+    assert _area_row(app, created.json["id"])[0] == world["street1"]
+
+
+@pytest.mark.parametrize("scope_of, area_name, inside", [
+    ("community", "c1", True), ("community", "g11", True), ("community", "c2", False),
+    ("community", "street1", False), ("community", None, False),
+    ("liaison", "c2", True), ("liaison", None, True),  # a unit's scope has no area: every area's records, its unit's only
+    ("empty", "c1", False), ("empty", None, False),
+    ("unrestricted", "c2", True), ("unrestricted", None, True),
+])
+def test_whether_an_area_is_inside_a_scope(app, world, scope_of, area_name, inside):
+    """The rule every write and report asks (app/core/scope.py area_in_scope), with the scope
+    given: it is that scope's answer, not the acting user's (here the organisation department)."""
+    from app.core.scope import UNRESTRICTED, Scope, area_in_scope
+    from models import Area
+
+    with app.app_context():
+        with acting_as(None, via="test"):
+            c1 = db.session.get(Area, world["c1"])
+            scopes = {"community": Scope(area_path=c1.path), "liaison": Scope(unit_id=world["unit1"]),
+                      "empty": Scope(), "unrestricted": UNRESTRICTED}
+            area = db.session.get(Area, world[area_name]) if area_name else None
+            assert area_in_scope(area, scopes[scope_of]) is inside
+        db.session.remove()

@@ -21,7 +21,7 @@ from sqlalchemy.orm import MANYTOMANY, MANYTOONE, Session
 from app.core import actor
 from app.core.area_tree import area_of
 from app.core.audit import is_audited
-from app.extensions import db, listen_once
+from app.extensions import listen_once
 from models.area import Area, subtree_area_ids
 from models.evaluation import GradeOption
 from models.export_job import ExportJob
@@ -160,15 +160,6 @@ def restrict(query, model, scope=None):
     return query if where is None else query.filter(where) if hasattr(query, "filter") else query.where(where)
 
 
-def is_visible(item, scope=None):
-    """Whether a loaded record is inside the scope (asks the database, like every list does)."""
-    model = type(item)
-    where = clause(model, scope)
-    if where is None:
-        return True
-    return db.session.execute(select(model.id).where(model.id == item.id).where(where)).first() is not None
-
-
 def area_in_scope(area, scope=None):
     scope = scope or current_scope()
     if scope.unrestricted:
@@ -184,7 +175,8 @@ def check_writes(session, flush_context, instances):
     if scope.unrestricted:
         return
     for obj in list(session.new) + list(session.dirty):
-        if not is_audited(type(obj)) or not hasattr(type(obj), "area_id"):
+        # An area's place is its parent: a scoped user's new area must hang inside the scope.
+        if not is_audited(type(obj)) or not (isinstance(obj, Area) or hasattr(type(obj), "area_id")):
             continue
         if obj in session.new or session.is_modified(obj):
             _check_object_area(session, obj, scope)
