@@ -27,6 +27,7 @@ from app.core.scope import NO_SUCH_RECORD
 from app.demo.fakedata import FakeData
 from app.extensions import db
 from tests.factories import at_once
+from tests.factories import unchanged as nothing_written
 
 fake = FakeData(seed=1313)
 HUGE_IDS = (2 ** 63, 10 ** 20, 2 ** 31)  # past SQLite's and PostgreSQL's bigint; past PostgreSQL's integer
@@ -398,3 +399,31 @@ def test_concurrent_renames_to_one_name_give_one_200_and_400s_naming_the_key(app
     assert not any(re.search(r"Database exception|UNIQUE|duplicate key|Key \(", a.get_data(as_text=True))
                    for a in answers)
     assert read(app, select(func.count(Unit.id)).where(Unit.name == renamed)) == 1
+
+
+@pytest.mark.parametrize("path", ["api", "screen"])
+def test_a_delete_the_database_refuses_is_a_400_in_the_users_words(app, world, api, browser, monkeypatch, path):
+    """With the rule that names what still refers to a record switched off (as if a member were
+    added between that check and the delete), the database's own foreign key refuses the delete:
+    the API answers 400 in the user's words (FAB would say "Database exception occurred: <SQL>"),
+    the screen says so too, and the unit is still there with its members."""
+    from app.core import record_rules
+    from app.core.errors import DATABASE_REFUSED
+    from models import Unit
+
+    monkeypatch.setattr(record_rules, "check_delete", lambda item: None)
+    client = api("orgdept") if path == "api" else browser("orgdept")
+    with nothing_written(app):
+        if path == "api":
+            response = client.delete(f"/api/v1/unit/{world['unit1']}")
+            assert response.status_code == 400, response.get_data(as_text=True)
+            assert message_of(response) == zh(DATABASE_REFUSED)
+        else:
+            response = client.post(f"/unitview/delete/{world['unit1']}",
+                                   with_token_from=f"/unitview/show/{world['unit1']}")
+            assert response.status_code == 302, response.get_data(as_text=True)[:300]
+            page = page_text(client.get(response.headers["Location"]))
+            assert zh(DATABASE_REFUSED) in page
+            assert not re.search(r"Database exception|FOREIGN KEY|foreign key|violates", page)
+    assert not re.search(r"Database exception|FOREIGN KEY|foreign key|violates", response.get_data(as_text=True))
+    assert read(app, select(func.count(Unit.id)).where(Unit.id == world["unit1"])) == 1

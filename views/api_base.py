@@ -8,7 +8,7 @@ from marshmallow import validate as mm_validate
 
 from app.core import duplicates, policy, record_rules
 from app.core.audit import record_event
-from app.core.errors import ERROR_PAGES, api_messages, refusal_message
+from app.core.errors import ERROR_PAGES, refusal_message, schema_messages
 from app.core.filter_values import check_filters
 from app.core.labels import LABELS
 from app.core.request_args import request_body_schema
@@ -129,8 +129,9 @@ class GongjianApi(ResourceMixin, ModelRestApi):
 
     def response_422(self, message=None):
         """Validation errors answer 400 with {field: [reasons]} (FAB would say 422), in the
-        user's language, never SQL (app/core/errors.py api_messages)."""
-        return self.response_400(message=api_messages(message))
+        user's language. The database's refusals never get here: the interface raises them
+        (app/core/scoped_interface.py) and the error map answers them."""
+        return self.response_400(message=schema_messages(message))
 
     def response_404(self):
         """The screens' words for a record that does not exist or is out of scope (FAB: "Not found")."""

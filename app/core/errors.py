@@ -2,7 +2,7 @@
 the API and a message on the screen, never a 500; the session is rolled back so nothing is
 half-written. Request arguments FAB cannot use are refused before it reads them
 (app/core/request_args.py, installed here), marshmallow's and the database's refusals answered in
-the user's words (``api_messages``)."""
+the user's words (``schema_messages``, ``refusal_message``)."""
 import logging
 import re
 
@@ -61,11 +61,8 @@ def refusal_message(exc):
     The session is rolled back; a unique key another writer took reads like the duplicate rule
     (and is audited); any other refusal of the database never shows its SQL. None when ``exc``
     is no refusal of the request (a fault: it becomes a 500)."""
-    if isinstance(exc, IntegrityError):
-        refusal = unique_violation(exc)  # rolls back and audits the hit
-        return refusal.messages() if refusal is not None else database_refusal(exc)
-    if isinstance(exc, DataError):
-        return database_refusal(exc)
+    if isinstance(exc, (IntegrityError, DataError)):
+        exc = database_error_as_refusal(exc)
     if isinstance(exc, RecordInvalid):
         db.session.rollback()
         return exc.messages()
@@ -131,19 +128,18 @@ SCHEMA_MESSAGES = [
 ]
 
 
-def database_refusal(exc):
-    """A refused write's answer (the session rolled back, the SQL only in the log)."""
+def database_error_as_refusal(exc):
+    """The database's refusal of a write (``exc``) as the refusal the user is told, the session
+    rolled back: a unique key another writer took reads like the duplicate rule (and is
+    audited, a :class:`DuplicateRefused` on the key's field); any other refusal says
+    DATABASE_REFUSED, the SQL only in the log. Both read as their message alone (``str``), for
+    FAB's screens, which flash it."""
+    refusal = unique_violation(exc) if isinstance(exc, IntegrityError) else None
+    if refusal is not None:
+        return refusal
     db.session.rollback()
     logging.getLogger(__name__).warning("database refused a write: %s", exc)
-    return str(DATABASE_REFUSED)
-
-
-def api_messages(message):
-    """What a REST 400 says for FAB's validation ``message``: marshmallow's reasons in the
-    user's language; FAB's "Database exception occurred: <SQL>" of a failed commit, refused."""
-    if isinstance(message, str) and message.startswith("Database exception occurred"):
-        return database_refusal(message)
-    return schema_messages(message)
+    return DomainValidationError(DATABASE_REFUSED)
 
 
 def schema_messages(messages):

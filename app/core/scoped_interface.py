@@ -2,11 +2,14 @@
 query it builds: lists, show/edit/delete, related-field choices, filters and ordering. Every
 screen and REST API of views/ is built on :class:`ScopedInterface`."""
 from flask_appbuilder.models.sqla.filters import FilterStartsWith, SQLAFilterConverter, get_field_setup_query
+from flask_appbuilder.exceptions import DatabaseException
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from sqlalchemy import select
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import selectinload
 
 from app.core import policy
+from app.core.errors import database_error_as_refusal
 from app.core.scope import restrict
 
 
@@ -109,6 +112,39 @@ class ScopedInterface(SQLAInterface):
         if select_columns and not self.exists_col_to_many(select_columns):
             select_columns = None
         return super().query_count(query, filters, select_columns)
+
+    # A write the database refuses leaves here as the refusal the user is told (app/core/errors.py
+    # database_error_as_refusal). FAB would raise the database's error from add (its screens
+    # flash str(exc): the SQL) and wrap it in a DatabaseException from edit and delete (its REST
+    # API answers "Database exception occurred: <SQL>").
+    def add(self, item, commit=True):
+        with _database_error():
+            super().add(item, commit)
+
+    def edit(self, item, commit=True):
+        with _database_error():
+            super().edit(item, commit)
+
+    def delete(self, item, commit=True):
+        with _database_error():
+            super().delete(item, commit)
+
+    def delete_all(self, items):
+        with _database_error():
+            super().delete_all(items)
+
+
+class _database_error:  # used as ``with _database_error():``
+    """Re-raise the database's refusal of a write (FAB rolled back) as the user's refusal."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, _traceback):
+        cause = exc.__cause__ if isinstance(exc, DatabaseException) else exc
+        if isinstance(cause, (IntegrityError, DataError)):
+            raise database_error_as_refusal(cause) from cause
+        return False
 
 
 class ComputedColumnsInterface(ScopedInterface):
