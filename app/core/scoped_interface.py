@@ -1,8 +1,8 @@
 """FAB's data interface with the scope (app/core/scope.py) and the field policy applied to every
 query it builds: lists, show/edit/delete, related-field choices, filters and ordering. Every
 screen and REST API of views/ is built on :class:`ScopedInterface`."""
-from flask_appbuilder.models.sqla.filters import FilterStartsWith, SQLAFilterConverter, get_field_setup_query
 from flask_appbuilder.exceptions import DatabaseException
+from flask_appbuilder.models.sqla.filters import FilterStartsWith, SQLAFilterConverter, get_field_setup_query
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from sqlalchemy import select
 from sqlalchemy.exc import DataError, IntegrityError
