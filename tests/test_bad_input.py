@@ -427,3 +427,32 @@ def test_a_delete_the_database_refuses_is_a_400_in_the_users_words(app, world, a
             assert not re.search(r"Database exception|FOREIGN KEY|foreign key|violates", page)
     assert not re.search(r"Database exception|FOREIGN KEY|foreign key|violates", response.get_data(as_text=True))
     assert read(app, select(func.count(Unit.id)).where(Unit.id == world["unit1"])) == 1
+
+
+@pytest.mark.parametrize("code", [404, 400])
+def test_an_error_page_says_its_title_and_message_in_the_users_language_with_their_menu(app, world, browser,
+                                                                                        code):
+    """A 404 (no such record, or outside the area) and a 400 (a list argument that does not parse)
+    are pages of the app: the title and the message in Chinese, the user's own menu around them."""
+    client = browser("community1")
+    url = "/partymemberview/show/987654321" if code == 404 else "/partymemberview/list/?psize_PartyMemberView=x"
+    response = client.get(url)
+    assert response.status_code == code
+    page = page_text(response)
+    title, message = ERROR_PAGES[code]
+    assert f"<h3>{zh(title)}</h3>" in page
+    if code == 404:
+        assert f"<p>{zh(message)}</p>" in page
+    assert "community1" in page  # the signed-in user's menu, not an anonymous page
+
+
+def test_a_form_sent_with_a_stale_token_gets_the_expired_form_page_with_the_users_menu(app, world, browser):
+    """CSRF refusals happen before FAB knows the user: the page still says, in Chinese, that the
+    form expired, inside the signed-in user's own menu."""
+    client = browser("community1")
+    response = client.post("/partymemberview/add", data={"name": "过期", "csrf_token": "stale"})
+    assert response.status_code == 400
+    page = page_text(response)
+    assert f"<h3>{zh('The form has expired')}</h3>" in page
+    assert zh("The page was open too long or was sent twice. Reload it and try again.") in page
+    assert "community1" in page

@@ -2,7 +2,7 @@
 different streets, a street admin and a unit liaison. The matrix is generated from the registered
 views and APIs, so a resource added later is covered without anyone remembering to."""
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.core.actor import acting_as
 from app.core.scope import restrict, scope_for
@@ -492,3 +492,26 @@ def test_whether_an_area_is_inside_a_scope(app, world, scope_of, area_name, insi
             area = db.session.get(Area, world[area_name]) if area_name else None
             assert area_in_scope(area, scopes[scope_of]) is inside
         db.session.remove()
+
+
+def test_a_liaison_reads_every_shared_reference_row_and_their_own_notifications(app, world, api):
+    """A unit's scope narrows records of units, not the reference data every area shares (meeting
+    types, the grading scale, service posts) nor the account's own notifications."""
+    from models import GradeOption, MeetingType, Notification, PostCategory
+    from tests.factories import user
+
+    with app.app_context():
+        with acting_as(None, via="test"):
+            db.session.add(Notification(user_id=user(app, "liaison1").id, title="请提交本季度报到回执"))
+            db.session.commit()
+        expected = {resource: db.session.execute(select(func.count(model.id))).scalar_one()
+                    for resource, model in (("meeting_type", MeetingType), ("grade_option", GradeOption),
+                                            ("post_category", PostCategory))}
+        db.session.remove()
+    client = api("liaison1")
+    for resource, count in expected.items():
+        response = client.get(f"/api/v1/{resource}/?q=(page_size:100)")
+        assert response.status_code == 200 and count > 0
+        assert response.json["count"] == count, resource
+    titles = [row["title"] for row in client.get("/api/v1/notification/").json["result"]]
+    assert titles == ["请提交本季度报到回执"]
