@@ -5,11 +5,13 @@ import sys
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from flask_appbuilder.exceptions import PasswordComplexityValidationError
 from flask_migrate import upgrade
 
 from app.core.actor import acting_as
 from app.core.audit_chain import ArchiveRefused, archive_entries, verify_chain
 from app.core.errors import refusal_text
+from app.core.formats import password_complexity
 from app.core.roles import sync_roles
 from app.exports.query import ExportInvalid
 from app.exports.requests import export_to_file
@@ -67,6 +69,7 @@ def init_command():
 @click.option("--last-name", default="")
 def create_admin_command(username, password, email, role, first_name, last_name):
     """Create an account with one of the shipped roles."""
+    _check_password(password)
     sm = current_app.appbuilder.sm
     found = sm.find_role(role)
     if found is None:
@@ -78,6 +81,61 @@ def create_admin_command(username, password, email, role, first_name, last_name)
     if not user:
         raise click.ClickException("Could not create the user (see the log)")
     click.echo(f"Created {username} ({role}).")
+
+
+def _check_password(password):
+    """The password policy (app/core/formats.py), the same as on the screens."""
+    try:
+        password_complexity(password)
+    except PasswordComplexityValidationError as weak:
+        raise click.ClickException(str(weak)) from None
+
+
+def _account(username):
+    account = current_app.appbuilder.sm.find_user(username=username)
+    if account is None:
+        raise click.ClickException(f"No user {username!r}")
+    return account
+
+
+@gongjian_cli.command("set-role")
+@click.option("--username", required=True)
+@click.option("--role", required=True, help="The account's one role from now on (e.g. Auditor).")
+def set_role_command(username, role):
+    """Give an account one role in place of its roles: the only way to give or take the system
+    administrator, security administrator and auditor roles (app/core/duties.py)."""
+    sm = current_app.appbuilder.sm
+    found = sm.find_role(role)
+    if found is None:
+        raise click.ClickException(f"No role {role!r}; run `flask --app app gongjian init` first")
+    with acting_as(None, via="cli"):
+        account = _account(username)
+        account.roles = [found]
+        _commit_or_refuse()
+    click.echo(f"{username} now holds {role}.")
+
+
+@gongjian_cli.command("reset-password")
+@click.option("--username", required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def reset_password_command(username, password):
+    """Set an account's password: the only way for a privileged account's (app/core/duties.py)."""
+    _check_password(password)
+    with acting_as(None, via="cli"):
+        account = _account(username)
+        current_app.appbuilder.sm.reset_password(account.id, password)
+    click.echo(f"Password of {username} reset.")
+
+
+def _commit_or_refuse():
+    try:
+        db.session.commit()
+    except Exception as exc:
+        reason = refusal_text(exc)
+        db.session.rollback()
+        if reason is None:
+            raise
+        raise click.ClickException(reason) from None
 
 
 audit_cli = AppGroup("audit", help="Audit log commands.")

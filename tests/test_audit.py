@@ -226,23 +226,23 @@ def test_logout_and_account_changes_are_audited(world, app, browser):
             account = sm.find_user(username="street1")
             email = account.email
             try:
-                account.roles = account.roles + [sm.find_role("Auditor")]
+                account.roles = account.roles + [sm.find_role("OrgDept")]
                 account.email = "street1-new@example.cn"
                 db.session.commit()
-                account.roles = [r for r in account.roles if r.name != "Auditor"]
+                account.roles = [r for r in account.roles if r.name != "OrgDept"]
                 db.session.commit()
                 rows = entries(app, record_type="ab_user", action="update")[-2:]
             finally:  # the users outlive the test: put the address back
                 db.session.rollback()
                 account = sm.find_user(username="street1")
-                account.roles = [r for r in account.roles if r.name != "Auditor"]
+                account.roles = [r for r in account.roles if r.name != "OrgDept"]
                 account.email = email
                 db.session.commit()
     first = json.loads(rows[0].changes)
     assert rows[0].actor == "security"
-    assert first["roles"] == [[], ["Auditor"]] and first["email"][1] == "street1-new@example.cn"
+    assert first["roles"] == [[], ["OrgDept"]] and first["email"][1] == "street1-new@example.cn"
     assert "password" not in first and "last_login" not in first
-    assert json.loads(rows[1].changes)["roles"] == [["Auditor"], []]
+    assert json.loads(rows[1].changes)["roles"] == [["OrgDept"], []]
 
 
 def test_meeting_units_change_is_audited(world, app, api):

@@ -208,4 +208,5 @@ def test_account_screens_name_roles_and_permissions_in_chinese(app, browser):
     assert "完整查看 · 个人敏感信息（身份证号、手机号）" in roles
     assert "can read on" not in roles
     form = security.get("/users/add").get_data(as_text=True)
-    assert ">审计员 (Auditor)</option>" in form
+    assert ">社区管理员 (CommunityAdmin)</option>" in form
+    assert "(Auditor)</option>" not in form  # given on the command line only (tests/test_duties.py)

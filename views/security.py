@@ -14,7 +14,7 @@ from app.core.audit import record_event
 from app.extensions import db
 from models import LoginGuard
 from models.base import utcnow
-from views.security_display import GongjianRoleModelView, GongjianUserDBModelView
+from views.security_display import GongjianResetPasswordView, GongjianRoleModelView, GongjianUserDBModelView
 
 
 def _lockout_settings():
@@ -27,6 +27,7 @@ class GongjianSecurityManager(SecurityManager):
     # Accounts and roles shown by their Chinese names (views/security_display.py).
     userdbmodelview = GongjianUserDBModelView
     rolemodelview = GongjianRoleModelView
+    resetpasswordview = GongjianResetPasswordView
 
     def exist_permission_on_roles(self, view_name, permission_name, role_ids):
         """One query per request for all of the user's permissions, instead of one per menu entry

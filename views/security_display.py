@@ -1,11 +1,14 @@
 """FAB's account and role screens in the words of the office: roles by their Chinese names
 (系统管理员, 社区管理员…) instead of codes, and permissions as "读取 · 在职党员" instead of
 "can read on PartyMember". The security manager (views/security.py) uses these views."""
+from flask import abort, flash, request
 from flask_appbuilder import Model
-from flask_appbuilder.security.views import RoleModelView, UserDBModelView
+from flask_appbuilder.models.sqla.filters import FilterNotEqual
+from flask_appbuilder.security.views import ResetPasswordView, RoleModelView, UserDBModelView
 from flask_appbuilder.widgets import ListWidget, ShowWidget
 from flask_babel import lazy_gettext as _l
 
+from app.core.duties import PRIVILEGED, DutiesRefused, check_account, check_password_reset, refuse_and_audit
 from app.core.labels import TABLE_LABELS
 from app.core.roles import ROLE_LABELS
 from views.menu import MENU
@@ -89,6 +92,21 @@ def permission_labels(permission_views):
 class GongjianUserDBModelView(UserDBModelView):
     class_permission_name = "UserDBModelView"  # the permissions app/core/roles.py grants
     formatters_columns = {"roles": role_labels}
+    # The security administrator gives business roles only (app/core/duties.py).
+    add_form_query_rel_fields = edit_form_query_rel_fields = {
+        "roles": [["name", FilterNotEqual, name] for name in PRIVILEGED]}
+
+    def pre_add(self, item):
+        super().pre_add(item)
+        refuse_and_audit(check_account, item)
+
+    def pre_update(self, item):
+        super().pre_update(item)
+        refuse_and_audit(check_account, item)
+
+    def pre_delete(self, item):
+        super().pre_delete(item)
+        refuse_and_audit(check_account, item, True)
 
     def _init_forms(self):
         """The roles dropdown lists each role by its Chinese name (the audit keeps the codes)."""
@@ -106,3 +124,21 @@ class GongjianRoleModelView(RoleModelView):
     show_widget = ShowWidget
     formatters_columns = {"name": role_label, "permissions": permission_labels}
 
+
+
+class GongjianResetPasswordView(ResetPasswordView):
+    """FAB's form resetting another account's password, refused for a privileged account (FAB
+    said "Password changed" even when the write failed)."""
+
+    class_permission_name = "ResetPasswordView"  # the permissions app/core/roles.py grants
+
+    def form_post(self, form):
+        account = self.appbuilder.sm.get_user_by_id(request.args.get("pk"))
+        if account is None:
+            abort(404)
+        try:
+            refuse_and_audit(check_password_reset, account)
+        except DutiesRefused as refused:
+            flash(str(refused), "danger")
+            return None
+        return super().form_post(form)

@@ -4,6 +4,7 @@ from flask import g
 from flask_babel import lazy_gettext as _l
 
 from app.core.audit import record_event
+from app.core.duties import check_scope_row, refuse_and_audit
 from models import LoginGuard, UserScope
 from views.api_base import GongjianApi
 from views.base import GongjianModelView
@@ -14,6 +15,14 @@ class UserScopeView(GongjianModelView):
     list_columns = ["user", "area", "unit"]
     search_columns = ["user", "unit"]
     show_columns = add_columns = edit_columns = ["user", "area", "unit"]
+
+    def pre_add(self, item):
+        super().pre_add(item)
+        refuse_and_audit(check_scope_row, item)  # no one sets their own area (app/core/duties.py)
+
+    def pre_update(self, item):
+        super().pre_update(item)
+        refuse_and_audit(check_scope_row, item)
 
 
 class UserScopeApi(GongjianApi):

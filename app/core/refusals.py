@@ -15,9 +15,12 @@ class RecordInvalid(Exception):
         return {field: [str(m) for m in msgs] for field, msgs in self.errors.items()}
 
 
-class DuplicateRefused(RecordInvalid):
-    """A write refused because another writer took its unique key first. FAB's screens flash
-    ``str(exc)``: it reads as the message alone."""
+class MessageRefused(RecordInvalid):
+    """A refusal whose ``str`` is its messages alone: FAB's screens flash ``str(exc)``."""
 
     def __str__(self):
         return "; ".join(str(m) for msgs in self.errors.values() for m in msgs)
+
+
+class DuplicateRefused(MessageRefused):
+    """A write refused because another writer took its unique key first."""

@@ -17,7 +17,7 @@ SELF_SERVICE = [("can_userinfo", "UserDBModelView"), ("resetmypassword", "UserDB
                 ("can_this_form_get", "UserInfoEditView"), ("can_this_form_post", "UserInfoEditView"),
                 ("can_get", "OpenApi"), ("can_show", "SwaggerView")]
 SECURITY_VIEWS = [(p, "UserDBModelView") for p in ("can_list", "can_show", "can_add", "can_edit", "can_delete")] + [
-    (p, "RoleModelView") for p in ("can_list", "can_show", "can_add", "can_edit")] + [
+    (p, "RoleModelView") for p in ("can_list", "can_show")] + [  # roles are this table: read only
     ("can_this_form_get", "ResetPasswordView"), ("can_this_form_post", "ResetPasswordView"),
     ("menu_access", "List Users"), ("menu_access", "List Roles"), ("menu_access", "Security")]
 
