@@ -1,6 +1,7 @@
 """The audit log: every write from every path leaves an entry, rollbacks leave none, and the hash
 chain exposes tampering."""
 import json
+import re
 
 from sqlalchemy import select, text
 
@@ -568,3 +569,54 @@ def test_the_archive_holds_the_chain_lock_while_it_verifies_and_reads_the_last_e
     assert seen == [False]
     with app.app_context():
         assert real_verify(db.session.connection())[1] is None
+
+
+def test_the_archive_file_and_its_log_entry_say_exactly_what_was_archived(world, app, tmp_path):
+    """What an auditor checks an archive against: the file holds the archived entries in order,
+    one canonical JSON object a line (keys sorted, Chinese as written), written whole (no temporary
+    file left beside it); the seal and the log's own "archive" entry name the first and last entry
+    archived, how many, the file and its SHA-256."""
+    import hashlib
+    from datetime import datetime, timedelta
+
+    from models import AuditLog, AuditSeal
+
+    ids = age_first_entries(app, 10)
+    out = tmp_path / "archive" / "audit-old.jsonl"
+    cutoff = (datetime.utcnow() - timedelta(days=200)).strftime("%Y-%m-%d")
+    result = app.test_cli_runner().invoke(args=["gongjian", "audit", "archive", "--before", cutoff, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert [path.name for path in out.parent.iterdir()] == [out.name]
+    lines = out.read_text("utf-8").splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert [row["id"] for row in rows] == ids[:10]
+    assert lines == [json.dumps(row, ensure_ascii=False, sort_keys=True) for row in rows]
+    assert "天山区" in out.read_text("utf-8") and "\\u" not in out.read_text("utf-8")
+    sha256 = hashlib.sha256(out.read_bytes()).hexdigest()
+    with app.app_context():
+        seal = db.session.query(AuditSeal).one()
+        assert (seal.first_id, seal.last_id, seal.entry_count, seal.file_name, seal.file_sha256) == \
+            (ids[0], ids[9], 10, out.name, sha256)
+        entry = db.session.query(AuditLog).filter_by(action="archive").one()
+        assert (entry.record_type, entry.record_id, entry.summary) == ("audit_log", str(ids[9]),
+                                                                       f"10 entries to {out.name}")
+        assert json.loads(entry.changes) == {"first_id": ids[0], "last_id": ids[9], "sha256": sha256}
+        db.session.remove()
+
+
+def test_archive_refusals_name_what_is_wrong(world, app, tmp_path):
+    """A cut-off inside the retention period names ``before`` and the days kept; a broken chain
+    names ``chain``, the first bad entry and why."""
+    from datetime import datetime, timedelta
+
+    ids = age_first_entries(app, 10)
+    out = tmp_path / "audit-old.jsonl"
+    recent = (datetime.utcnow() - timedelta(days=30)).strftime("%Y-%m-%d")
+    result = app.test_cli_runner().invoke(args=["gongjian", "audit", "archive", "--before", recent, "--out", str(out)])
+    assert result.exit_code != 0 and "before: " in result.output and "180" in result.output
+    with app.app_context():
+        tamper("UPDATE audit_log SET actor = 'mallory' WHERE id = :id", {"id": ids[3]})
+    cutoff = (datetime.utcnow() - timedelta(days=200)).strftime("%Y-%m-%d")
+    result = app.test_cli_runner().invoke(args=["gongjian", "audit", "archive", "--before", cutoff, "--out", str(out)])
+    assert result.exit_code != 0
+    assert re.search(rf"chain: .*\b{ids[3]}\b.*altered", result.output), result.output
