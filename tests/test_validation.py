@@ -473,3 +473,73 @@ def test_values_entered_loosely_are_stored_normalised_through_the_api(app, world
     with app.app_context():
         assert db.session.get(PartyMember, created.json["id"]).id_card == VALID_ID
         assert db.session.get(Unit, unit.json["id"]).credit_code == code
+
+
+# ---- every format refusal is said in Chinese (the app's first language) ----------------------
+
+FORMAT_REFUSALS = [  # (rule, bad value, the rule's message as written in the catalogue)
+    (v.validate_id_card, "1101051949123100", "Invalid ID-card number: it must be 18 characters, 17 digits followed "
+                                            "by a digit or X"),
+    (v.validate_id_card, "11000019491231002X", "Invalid ID-card number: the first six digits are not a valid region "
+                                              "code"),
+    (v.validate_id_card, "110105194913310020", "Invalid ID-card number: the birth date (digits 7 to 14) is not a real "
+                                              "past date"),
+    (v.validate_id_card, VALID_ID[:17] + "1", "Invalid ID-card number: the check digit does not match"),
+    (v.validate_credit_code, "91350100M000100Y4", "Invalid unified social credit code: it must be 18 characters of "
+                                                 "digits and capital letters other than I, O, S, V and Z"),
+    (v.validate_credit_code, "94350100M000100Y43", "Invalid unified social credit code: the first two characters are "
+                                                  "not a known registration authority and organisation category"),
+    (v.validate_credit_code, "91050100M000100Y43", "Invalid unified social credit code: characters 3 to 8 must be a "
+                                                  "region code"),
+    (v.validate_credit_code, "91350100M000100Y44", "Invalid unified social credit code: the check character does not "
+                                                  "match"),
+    (v.validate_mobile, "12812345678", "Invalid mobile number: it must be 11 digits starting with 13 to 19"),
+    (v.validate_hours, "0", "Service hours must be more than 0 and at most 24, with at most 2 decimal places"),
+    (v.validate_quarter, "2026Q5", "Write the quarter as a year and a quarter number, e.g. 2026Q4"),
+]
+
+
+@pytest.mark.parametrize("rule, value, msgid", FORMAT_REFUSALS, ids=lambda x: getattr(x, "__name__", None))
+def test_each_format_refusal_is_said_in_chinese(app, rule, value, msgid):
+    from flask_babel import gettext
+
+    with app.test_request_context("/"):
+        said, expected = message_of(rule, value), gettext(msgid)
+    assert expected != msgid  # translated
+    assert said == expected
+
+
+def test_a_future_date_and_a_reversed_period_are_said_in_chinese_with_the_values(app):
+    from datetime import date, datetime
+
+    from flask_babel import gettext
+
+    with app.test_request_context("/"):
+        future = message_of(v.validate_date_not_future, date(2026, 12, 9), today=date(2026, 12, 7))
+        assert future == gettext("The date %(date)s is in the future", date="2026-12-09")
+        reversed_days = message_of(v.validate_date_order, date(2026, 3, 2), date(2026, 3, 1))
+        assert reversed_days == gettext("%(end_label)s (%(end)s) must be after %(start_label)s (%(start)s)",
+                                        end_label=gettext("The end"), end="2026-03-01",
+                                        start_label=gettext("the start"), start="2026-03-02")
+        reversed_times = message_of(v.validate_date_order, datetime(2026, 3, 1, 11, 30), datetime(2026, 3, 1, 9, 0))
+        assert "2026-03-01 09:00:00" in reversed_times and "2026-03-01 11:30:00" in reversed_times
+        mixed = message_of(v.validate_date_order, datetime(2026, 3, 2, 9, 0), date(2026, 3, 1))
+        assert "2026-03-01" in mixed and "2026-03-02" in mixed and "09:00" not in mixed  # compared as days
+
+
+@pytest.mark.parametrize("hours", [None, True, False, "", "abc", "nan", "inf", "-1", "24.01", "1.005", 0])
+def test_hours_that_are_not_service_hours_are_refused(hours):
+    with pytest.raises(DomainValidationError):
+        v.validate_hours(hours)
+
+
+def test_hours_given_as_a_decimal_are_kept_to_two_places():
+    from decimal import Decimal
+
+    assert v.validate_hours(Decimal("1.5")) == Decimal("1.50")
+    assert str(v.validate_hours(Decimal("2"))) == "2.00"
+    assert v.validate_hours(" 3.25 ") == Decimal("3.25")
+
+
+def test_a_missing_mobile_is_refused_as_not_a_mobile():
+    assert "11" in message_of(v.validate_mobile, None)
