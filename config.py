@@ -148,7 +148,10 @@ class Config:
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = self.GONGJIAN_ENV == "production"
         self.PERMANENT_SESSION_LIFETIME = timedelta(minutes=env_int("GONGJIAN_SESSION_MINUTES", 30))
-        self.JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=env_int("GONGJIAN_TOKEN_MINUTES", 30))
+        self.JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=env_int("GONGJIAN_TOKEN_MINUTES", 15))
+        # A refresh token lasts a working day (FAB: 30 days); logout, lockout and account changes
+        # end it sooner (app/core/sessions.py).
+        self.JWT_REFRESH_TOKEN_EXPIRES = timedelta(hours=env_int("GONGJIAN_REFRESH_TOKEN_HOURS", 12))
         self.RATELIMIT_STORAGE_URI = env("GONGJIAN_RATELIMIT_STORAGE", "memory://")
         self.CONTENT_SECURITY_POLICY = env(
             "GONGJIAN_CSP", "frame-ancestors 'self'; object-src 'none'; base-uri 'self'; form-action 'self'")

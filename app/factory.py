@@ -13,7 +13,7 @@ import tasks.maintenance  # noqa: F401
 import tasks.reminders  # noqa: F401
 from app.celery_app import init_celery
 from app.cli import gongjian_cli
-from app.core import area_tree, audit, duties, scope
+from app.core import area_tree, audit, duties, scope, sessions
 from app.core.errors import register_error_handlers
 from app.core.formats import password_complexity
 from app.core.request_state import request_state_per_thread
@@ -74,6 +74,7 @@ def _init_database(app):
     area_tree.install()
     scope.install()
     duties.install()
+    sessions.install()
     audit.install()
 
 

@@ -1,5 +1,6 @@
 """All Gongjian models, one module per domain. Importing this package registers every table on
 FAB's ``Model.metadata`` (which Alembic migrates)."""
+from .account_epoch import AccountEpoch  # noqa: F401
 from .area import AREA_LEVELS, CHILD_LEVEL, Area  # noqa: F401
 from .audit import AuditLog, AuditSeal  # noqa: F401
 from .base import BusinessModel, Choices, utcnow  # noqa: F401

@@ -266,3 +266,31 @@ def is_visible(item, scope=None):
     if where is None:
         return True
     return db.session.execute(select(model.id).where(model.id == item.id).where(where)).first() is not None
+
+
+class throwaway_account:  # used as ``with throwaway_account(app, "temp_worker") as pk:``
+    """An account the test may change, lock or reset, removed afterwards (the contract's users
+    outlive every test)."""
+
+    def __init__(self, app, username, role="CommunityAdmin"):
+        self.app, self.username, self.role = app, username, role
+
+    def __enter__(self):
+        with self.app.app_context():
+            with acting_as(None, via="test"):
+                sm = self.app.appbuilder.sm
+                account = sm.add_user(self.username, "临时", "账号", f"{self.username}@example.org",
+                                      [sm.find_role(self.role)], password=PASSWORD)
+                pk = account.id
+            db.session.remove()
+        return pk
+
+    def __exit__(self, *_exc):
+        with self.app.app_context():
+            with acting_as(None, via="test"):
+                account = user(self.app, self.username)
+                if account is not None:
+                    db.session.delete(account)
+                    db.session.commit()
+            db.session.remove()
+        return False

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from app.core.actor import acting_as
 from app.core.duties import OWN_ACCOUNT, PRIVILEGED_ACCOUNT, PRIVILEGED_ALONE, DutiesRefused
 from app.extensions import db
-from tests.factories import PASSWORD, user
+from tests.factories import PASSWORD, throwaway_account, user
 
 THROWAWAY = "temp_worker"
 
@@ -58,21 +58,8 @@ def role_id(app, name):
 @pytest.fixture
 def throwaway(app):
     """An ordinary community admin account the test may change; removed afterwards."""
-    with app.app_context():
-        with acting_as(None, via="test"):
-            sm = app.appbuilder.sm
-            account = sm.add_user(THROWAWAY, "临时", "网格员", f"{THROWAWAY}@example.org",
-                                  [sm.find_role("CommunityAdmin")], password=PASSWORD)
-            pk = account.id
-        db.session.remove()
-    yield pk
-    with app.app_context():
-        with acting_as(None, via="test"):
-            account = user(app, THROWAWAY)
-            if account is not None:
-                db.session.delete(account)
-                db.session.commit()
-        db.session.remove()
+    with throwaway_account(app, THROWAWAY) as pk:
+        yield pk
 
 
 def account_form(app, username, **changes):

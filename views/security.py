@@ -4,12 +4,15 @@ written to the audit log."""
 from datetime import timedelta
 
 from flask import current_app, flash, g, has_request_context, request, session
+from flask_appbuilder.security.api import SecurityApi
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_appbuilder.security.sqla.models import Permission, PermissionView, ViewMenu
 from flask_appbuilder.security.sqla.models import assoc_permissionview_role as pvr
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user, logout_user
 from sqlalchemy import select
 
+from app.core import sessions
 from app.core.audit import record_event
 from app.extensions import db
 from models import LoginGuard
@@ -28,6 +31,23 @@ class GongjianSecurityManager(SecurityManager):
     userdbmodelview = GongjianUserDBModelView
     rolemodelview = GongjianRoleModelView
     resetpasswordview = GongjianResetPasswordView
+
+    def create_jwt_manager(self, app):
+        """API tokens carry the account's epoch and are refused once it moved on, or while the
+        account is locked or inactive (app/core/sessions.py)."""
+        jwt_manager = super().create_jwt_manager(app)
+        jwt_manager.additional_claims_loader(sessions.token_claims)
+        jwt_manager.token_in_blocklist_loader(sessions.token_revoked)
+        return jwt_manager
+
+    def register_views(self):
+        """FAB throttles the login form per client address; the API login (and token refresh)
+        gets the same limit."""
+        super().register_views()
+        if self.is_auth_limited:
+            for view in self.appbuilder.baseviews:
+                if isinstance(view, SecurityApi):
+                    self.limiter.limit(self.auth_rate_limit, methods=["POST"])(view.blueprint)
 
     def exist_permission_on_roles(self, view_name, permission_name, role_ids):
         """One query per request for all of the user's permissions, instead of one per menu entry
@@ -62,6 +82,8 @@ class GongjianSecurityManager(SecurityManager):
         if authenticated is not None:
             if guard is not None:
                 db.session.delete(guard)
+            if has_request_context() and not request.path.startswith("/api/"):
+                sessions.remember_in_session(authenticated.id)
             record_event("login", "ab_user", authenticated.id, summary=username, user=authenticated)
             return authenticated
         record_event("login_failed", "ab_user", getattr(user, "id", None), summary=(username or "")[:64])
@@ -70,6 +92,7 @@ class GongjianSecurityManager(SecurityManager):
         return None
 
     def on_user_logout(self, user):
+        sessions.end_sessions(user.id)  # the cookie, any copy of it, and the account's API tokens
         record_event("logout", "ab_user", user.id, summary=user.username, user=user)
         super().on_user_logout(user)
 
@@ -84,6 +107,7 @@ class GongjianSecurityManager(SecurityManager):
         if guard.failures >= max_failures:
             guard.locked_until = now + lock_for
             guard.failures, guard.first_failure_at = 0, None
+            sessions.end_sessions(user.id)
             record_event("lockout", "ab_user", user.id, summary=user.username,
                          details={"until": guard.locked_until.isoformat()})
             self._say_locked(guard)
@@ -110,6 +134,17 @@ def install_web_hardening(app):
     @app.before_request
     def _expiring_session():
         session.permanent = True
+
+    @app.before_request
+    def _ended_session():
+        """A session made before the account's sessions were ended (logout elsewhere, a new
+        password, a lockout...) is signed out; the request goes on as anonymous."""
+        if request.path.startswith(("/api/", "/static/")):
+            return
+        if current_user.is_authenticated and not sessions.session_is_current(current_user.id):
+            logout_user()
+            session.clear()
+            g.user = current_user
 
     @app.after_request
     def _security_headers(response):

@@ -27,6 +27,7 @@ AUDITED_SECURITY_TABLES = {"ab_user", "ab_role"}
 # The application's tables that are not business records: never audited (tests/test_audit.py
 # checks that every other table of the models package is a ``BusinessModel``).
 NEVER_AUDITED = {
+    "account_epoch",  # sessions ended: told by the logout, lockout and account change entries
     "audit_log",  # the log itself: append-only, chained by app/core/audit_chain.py
     "audit_seal",  # the seal of archived entries: the archive logs itself as an "archive" entry
     "export_job",  # requests and downloads are events of their own; progress updates are not changes
