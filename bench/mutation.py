@@ -35,7 +35,8 @@ MODULES = {
     "errors": ("app/core/errors.py", ["tests/test_bad_input.py", "tests/test_record_rules.py",
                                       "tests/test_security.py"]),
     "calendar": ("app/core/calendar.py", ["tests/test_definitions.py", "tests/test_reminders.py"]),
-    "masking": ("app/core/masking.py", ["tests/test_validation.py", "tests/test_personal_data.py"]),
+    "masking": ("app/core/masking.py", ["tests/test_validation.py", "tests/test_personal_data.py",
+                                        "tests/test_exports.py"]),
     "roles": ("app/core/roles.py", ["tests/test_permissions.py"]),
     "definitions": ("app/statistics/definitions.py", ["tests/test_definitions.py", "tests/test_reports.py",
                                                       "tests/test_unit_report.py"]),
@@ -44,10 +45,13 @@ MODULES = {
     "policy": ("app/core/policy.py", ["tests/test_personal_data.py"]),
     "scope": ("app/core/scope.py", ["tests/test_scope.py", "tests/test_relation_scope.py",
                                     "tests/test_permissions.py"]),
-    "duplicates": ("app/core/duplicates.py", ["tests/test_member_duplicates.py"]),
+    "duplicates": ("app/core/duplicates.py", ["tests/test_member_duplicates.py", "tests/test_bad_input.py"]),
     "record_rules": ("app/core/record_rules.py", ["tests/test_record_rules.py"]),
     "formats": ("app/core/formats.py", ["tests/test_validation.py", "tests/test_record_rules.py"]),
     "audit_chain": ("app/core/audit_chain.py", ["tests/test_audit.py"]),
+    "request_state": ("app/core/request_state.py", ["tests/test_concurrent_writes.py"]),
+    "duties": ("app/core/duties.py", ["tests/test_duties.py"]),
+    "sessions": ("app/core/sessions.py", ["tests/test_sessions.py"]),
 }
 
 # What the copied project needs besides the module under test (mutmut copies these into mutants/).

@@ -69,11 +69,16 @@ def test_service_record_needs_member_or_unit(world, api):
     assert response.status_code == 400 and "member" in response.json["message"]
 
 
-def test_rejection_needs_a_reason(world, api):
+def test_rejection_needs_a_reason(world, api, app):
+    from flask_babel import gettext
+
     client = api("community1")
     response = client.post("/api/v1/need/", json={"title": "修路灯", "category": "safety", "area": world["c1"],
                                                   "status": "rejected"})
     assert response.status_code == 400 and list(response.json["message"]) == ["reject_reason"]
+    with app.test_request_context("/"):
+        assert response.json["message"]["reject_reason"] == [gettext("Give the reason for the rejection")] != \
+            ["Give the reason for the rejection"]
     response = client.post("/api/v1/need/", json={"title": "修路灯", "category": "safety", "area": world["c1"],
                                                   "status": "rejected", "reject_reason": "已列入市政计划"})
     assert response.status_code == 201
@@ -195,3 +200,43 @@ def test_screen_whole_number_past_its_column_is_a_field_error(world, browser, ap
     assert not any(word in page for word in SQL_WORDS + ("OverflowError", "too large"))
     with app.app_context():
         assert db.session.get(Area, world["g11"]).household_heads != number
+
+
+def test_a_record_others_refer_to_is_not_deleted_and_the_message_names_them(world, api, app):
+    """A unit with members and check-ins stays, and the refusal says in Chinese which records refer
+    to it; a unit nothing refers to is deleted; a meeting's own links to its units go with it (the
+    link table does not count as a record referring to the meeting)."""
+    from flask_babel import gettext
+    from sqlalchemy import func, select
+
+    from app.core.actor import acting_as
+    from app.core.labels import table_label
+    from app.extensions import db
+    from models import Area, Meeting, MeetingType, Unit
+
+    with app.app_context():
+        with acting_as(None, via="test"):
+            c1 = db.session.get(Area, world["c1"])
+            spare = Unit(name="无人引用的单位", unit_type="soe", area=c1, member_count=1)
+            meeting = Meeting(meeting_type=db.session.query(MeetingType).first(), title="只有参会单位的会议",
+                              area=c1, convener="何涛", held_at=date.today() - timedelta(1),
+                              units=[db.session.get(Unit, world["unit1"])])
+            db.session.add_all([spare, meeting])
+            db.session.commit()
+            spare_id, meeting_id = spare.id, meeting.id
+        db.session.remove()
+    refused = api("orgdept").delete(f"/api/v1/unit/{world['unit1']}")
+    assert refused.status_code == 400
+    [reason] = refused.json["message"]["id"]
+    with app.test_request_context("/"):
+        named = [str(table_label(name)) for name in ("party_member", "unit_checkin", "meeting_unit", "agreement")]
+        assert reason.startswith(gettext("This record cannot be deleted while other records refer to it (%(table)s); "
+                                         "remove or move those first", table="")[:8])
+    assert any(label in reason for label in named), reason
+    assert api("orgdept").delete(f"/api/v1/unit/{spare_id}").status_code == 200
+    assert api("community1").delete(f"/api/v1/meeting/{meeting_id}").status_code == 200
+    with app.app_context():
+        assert db.session.execute(select(func.count(Unit.id)).where(Unit.id.in_([world["unit1"], spare_id]))
+                                  ).scalar_one() == 1
+        assert db.session.get(Meeting, meeting_id) is None
+        db.session.remove()
