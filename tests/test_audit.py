@@ -620,3 +620,25 @@ def test_archive_refusals_name_what_is_wrong(world, app, tmp_path):
     result = app.test_cli_runner().invoke(args=["gongjian", "audit", "archive", "--before", cutoff, "--out", str(out)])
     assert result.exit_code != 0
     assert re.search(rf"chain: .*\b{ids[3]}\b.*altered", result.output), result.output
+
+
+def test_an_event_entry_keeps_what_it_was_told_exactly(world, app):
+    """An event (login, export, reveal, refusal…) is one entry with its record, area, summary
+    (at most 300 characters) and details as canonical JSON (keys sorted, Chinese as written)."""
+    from app.core.audit import record_event
+    from models import AuditLog
+
+    with app.app_context():
+        with acting_as(app.appbuilder.sm.find_user(username="community1"), via="web"):
+            record_event("export", "party_member", 42, summary="导出" * 200, details={"行数": 3, "a": 1},
+                         area_id=world["c1"])
+            record_event("denied")
+        first, second = db.session.query(AuditLog).order_by(AuditLog.id.desc()).limit(2).all()[::-1]
+        assert (first.action, first.record_type, first.record_id, first.area_id, first.actor) == \
+            ("export", "party_member", "42", world["c1"], "community1")
+        assert first.summary == ("导出" * 200)[:300]
+        assert first.changes == '{"a": 1, "行数": 3}'
+        assert (second.action, second.record_type, second.record_id, second.summary, second.changes) == \
+            ("denied", None, None, "", "{}")
+        assert verify_chain(db.session.connection())[1] is None
+        db.session.remove()
