@@ -13,7 +13,7 @@ import tasks.maintenance  # noqa: F401
 import tasks.reminders  # noqa: F401
 from app.celery_app import init_celery
 from app.cli import gongjian_cli
-from app.core import area_tree, audit, duties, scope, sessions
+from app.core import approvals, area_tree, audit, duties, scope, sessions
 from app.core.errors import register_error_handlers
 from app.core.formats import password_complexity
 from app.core.request_state import request_state_per_thread
@@ -67,7 +67,8 @@ def _load_config(app, overrides):
 
 def _init_database(app):
     """The database, its migrations, and the session hooks every write goes through, in order:
-    area upkeep, then the scope check, then the separation of duties, then the audit entry."""
+    area upkeep, then the scope check, then the separation of duties (accounts,
+    sessions, approvals), then the audit entry."""
     db.init_app(app)
     init_sqlite(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
@@ -75,6 +76,7 @@ def _init_database(app):
     scope.install()
     duties.install()
     sessions.install()
+    approvals.install()
     audit.install()
 
 

@@ -26,8 +26,10 @@ LIST_CATEGORIES = Choices(
 
 
 class ApprovalMixin:
-    """pending → approved / rejected (a rejection needs a reason)."""
+    """pending → approved / rejected (a rejection needs a reason), by someone other than who
+    submitted it (app/core/approvals.py)."""
 
+    submitted_by = Column(String(64))  # the account that submitted it, set by the approvals hook
     status = Column(String(20), nullable=False, default="pending", index=True)
     reviewed_by = Column(String(50))
     reviewed_at = Column(DateTime)

@@ -72,17 +72,18 @@ def test_service_record_needs_member_or_unit(world, api):
 def test_rejection_needs_a_reason(world, api, app):
     from flask_babel import gettext
 
-    client = api("community1")
-    response = client.post("/api/v1/need/", json={"title": "修路灯", "category": "safety", "area": world["c1"],
-                                                  "status": "rejected"})
+    created = api("community1").post("/api/v1/need/", json={"title": "修路灯", "category": "safety",
+                                                            "area": world["c1"]})
+    assert created.status_code == 201
+    reviewer = api("street1")  # another person reviews (app/core/approvals.py)
+    response = reviewer.put(f"/api/v1/need/{created.json['id']}", json={"status": "rejected"})
     assert response.status_code == 400 and list(response.json["message"]) == ["reject_reason"]
     with app.test_request_context("/"):
         assert response.json["message"]["reject_reason"] == [gettext("Give the reason for the rejection")] != \
             ["Give the reason for the rejection"]
-    response = client.post("/api/v1/need/", json={"title": "修路灯", "category": "safety", "area": world["c1"],
-                                                  "status": "rejected", "reject_reason": "已列入市政计划"})
-    assert response.status_code == 201
-
+    response = reviewer.put(f"/api/v1/need/{created.json['id']}", json={"status": "rejected",
+                                                                          "reject_reason": "已列入市政计划"})
+    assert response.status_code == 200
 
 def test_member_without_checkin_cannot_be_graded_pass(world, api, app):
     from app.extensions import db

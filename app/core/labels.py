@@ -82,6 +82,7 @@ LABELS = {
     "proposer": _l("Proposed by"),
     "submitted_on": _l("Submitted on"),
     "reviewed_by": _l("Reviewed by"),
+    "submitted_by": _l("Submitted by"),
     "reviewed_at": _l("Reviewed at"),
     "reject_reason": _l("Reason for rejection"),
     "need": _l("Need"),
