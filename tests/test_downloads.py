@@ -222,6 +222,8 @@ def test_an_unmasked_file_is_refused_once_its_requester_loses_the_permission(app
     assert full_id_card in client.get(unmasked["download_url"]).data.decode("utf-8-sig")
 
     set_role(app, revocable_user, "Auditor")  # still reads members and exports, but masked
+    assert client.get(unmasked["download_url"]).status_code == 401  # a role change ends the token
+    client = api(revocable_user)
     start = last_audit_id(app)
     response = client.get(unmasked["download_url"])
     assert response.status_code == 404 and full_id_card.encode() not in response.data
@@ -239,7 +241,7 @@ def test_an_unmasked_file_is_refused_once_its_requester_loses_the_permission(app
     assert full_id_card not in text and full_id_card[:6] + "********" + full_id_card[-4:] in text
 
     set_role(app, revocable_user, "OrgDept")  # the permission back: the file is theirs again
-    assert full_id_card in client.get(unmasked["download_url"]).data.decode("utf-8-sig")
+    assert full_id_card in api(revocable_user).get(unmasked["download_url"]).data.decode("utf-8-sig")
 
 
 def test_a_masked_viewers_file_never_holds_full_values(app, world, api):
