@@ -294,3 +294,17 @@ class throwaway_account:  # used as ``with throwaway_account(app, "temp_worker")
                     db.session.commit()
             db.session.remove()
         return False
+
+
+def units_in(app, area_id, prefix, count):
+    """``count`` state-owned units named ``prefix0``, ``prefix1``… in an area; their ids."""
+    from models import Area, Unit
+
+    with app.app_context():
+        area = db.session.get(Area, area_id)
+        units = [Unit(name=f"{prefix}{slot}", unit_type="soe", area=area, member_count=1) for slot in range(count)]
+        db.session.add_all(units)
+        db.session.commit()
+        ids = [unit.id for unit in units]
+        db.session.remove()
+    return ids

@@ -26,7 +26,7 @@ from app.core.request_args import (
 from app.core.scope import NO_SUCH_RECORD
 from app.demo.fakedata import FakeData
 from app.extensions import db
-from tests.factories import at_once
+from tests.factories import at_once, units_in
 from tests.factories import unchanged as nothing_written
 
 fake = FakeData(seed=1313)
@@ -380,16 +380,10 @@ def test_concurrent_renames_to_one_name_give_one_200_and_400s_naming_the_key(app
     passes for each (the name is free when each looks), the database's unique key decides at the
     commit. One rename lands; every other writer is told the name is taken, in the words of the
     duplicate rule, never FAB's "Database exception occurred: <SQL>" and never a 500."""
-    from models import Area, Unit
+    from models import Unit
 
     headers = api("orgdept").headers
-    with app.app_context():
-        area = db.session.get(Area, world["c2"])
-        units = [Unit(name=f"待更名单位{slot}", unit_type="soe", area=area, member_count=1)
-                 for slot in range(WRITERS)]
-        db.session.add_all(units)
-        db.session.commit()
-        ids = [unit.id for unit in units]
+    ids = units_in(app, world["c2"], "待更名单位", WRITERS)
     renamed = "新光物业服务公司"
     answers = at_once(app, "PUT", None, headers, [{"name": renamed}] * WRITERS,
                       urls=[f"/api/v1/unit/{pk}" for pk in ids])

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from app.core.filter_values import check_filters
 from app.core.request_state import LOADING_SCHEMAS, PerThreadFilters, has_load_state_per_thread
 from app.extensions import db
-from tests.factories import at_once
+from tests.factories import at_once, units_in
 
 WRITERS = 6
 
@@ -22,15 +22,10 @@ WRITERS = 6
 def test_writers_editing_different_records_together_each_change_only_their_own(app, world, api):
     """Six community admins' PUTs at once, each on its own unit with its own values: every answer
     is 200 with that unit, every unit holds exactly what its writer sent, no unit is added."""
-    from models import Area, Unit
+    from models import Unit
 
+    ids = units_in(app, world["c1"], "同时编辑单位", WRITERS)
     with app.app_context():
-        area = db.session.get(Area, world["c1"])
-        units = [Unit(name=f"同时编辑单位{slot}", unit_type="soe", area=area, member_count=1)
-                 for slot in range(WRITERS)]
-        db.session.add_all(units)
-        db.session.commit()
-        ids = [unit.id for unit in units]
         before = db.session.execute(select(func.count(Unit.id))).scalar_one()
         db.session.remove()
     bodies = [{"member_count": 10 + slot, "address": f"北京市朝阳区望京街道{slot}号"} for slot in range(WRITERS)]
@@ -56,7 +51,6 @@ def test_lists_requested_together_are_each_filtered_by_their_own_search(app, wor
     import time
 
     import views.api_base
-    from models import Area, Unit
 
     def slow_check(filters, view=None):
         time.sleep(0.05)
@@ -64,12 +58,7 @@ def test_lists_requested_together_are_each_filtered_by_their_own_search(app, wor
 
     monkeypatch.setattr(views.api_base, "check_filters", slow_check)
 
-    with app.app_context():
-        area = db.session.get(Area, world["c1"])
-        db.session.add_all([Unit(name=f"同时查询单位{slot}", unit_type="soe", area=area, member_count=1)
-                            for slot in range(WRITERS)])
-        db.session.commit()
-        db.session.remove()
+    units_in(app, world["c1"], "同时查询单位", WRITERS)
     urls = [f"/api/v1/unit/?q=(filters:!((col:name,opr:eq,value:'同时查询单位{slot}')))" for slot in range(WRITERS)]
     answers = at_once(app, "GET", None, api("orgdept").headers, [None] * WRITERS, urls=urls)
     assert [answer.status_code for answer in answers] == [200] * WRITERS

@@ -12,8 +12,7 @@ line) writes records in any state.
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import inspect as sa_inspect
 
-from app.core import actor
-from app.core.duties import DutiesRefused
+from app.core.duties import DutiesRefused, acting_person
 from app.extensions import listen_once
 from models.base import utcnow
 from models.lists import ApprovalMixin
@@ -27,12 +26,6 @@ PENDING = "pending"
 SUBMITTED_AS_PENDING = _l("A new submission is pending: a reviewer approves or rejects it")
 NOT_YOUR_OWN = _l("You cannot approve or reject what you submitted: another reviewer decides")
 NOT_A_REVIEWER = _l("Only a street or community administrator approves or rejects submissions")
-
-
-def _person():
-    if actor.is_system() or actor.current_via() == "cli":
-        return None
-    return actor.current_user()
 
 
 def _changed(record, columns):
@@ -63,7 +56,7 @@ def _check_decision(record, person):
 
 def check_approvals(session, flush_context, instances):
     """Session hook: submissions and decisions as the four-eyes rule allows."""
-    person = _person()
+    person = acting_person()  # None: the system or the command line, which write any state
     if person is None:
         return
     for record in list(session.new):

@@ -23,8 +23,19 @@ from app.core.refusals import MessageRefused
 from app.extensions import db, listen_once
 from models.user_scope import UserScope
 
-__all__ = ["PRIVILEGED", "DutiesRefused", "check_account", "check_account_writes", "check_password_reset",
-           "check_scope_row", "install", "is_privileged", "refusal", "refuse_and_audit"]
+__all__ = [
+    "PRIVILEGED",
+    "DutiesRefused",
+    "acting_person",
+    "check_account",
+    "check_account_writes",
+    "check_password_reset",
+    "check_scope_row",
+    "install",
+    "is_privileged",
+    "refusal",
+    "refuse_and_audit",
+]
 
 PRIVILEGED = ("Admin", "SecurityAdmin", "Auditor")
 
@@ -49,7 +60,7 @@ def is_privileged(role_names):
     return any(name in PRIVILEGED for name in role_names)
 
 
-def _acting_person():
+def acting_person():
     """The person acting, or None for the command line and the system itself."""
     if actor.is_system() or actor.current_via() == "cli":
         return None
@@ -89,7 +100,7 @@ def refusal(account, deleting=False, person=None):
 
 def check_account(account, deleting=False):
     """Raise :class:`DutiesRefused` if the acting person may not write ``account`` so."""
-    found = refusal(account, deleting, _acting_person())
+    found = refusal(account, deleting, acting_person())
     if found is not None:
         field, message = found
         raise DutiesRefused({field: [message]})
@@ -98,14 +109,14 @@ def check_account(account, deleting=False):
 def check_password_reset(account):
     """Raise :class:`DutiesRefused` if the acting person may not reset ``account``'s password
     (their own they change on their own page; a privileged account's, nobody's)."""
-    person = _acting_person()
+    person = acting_person()
     if person is not None and account.id != person.id and is_privileged(role.name for role in account.roles):
         raise DutiesRefused({"password": [PRIVILEGED_ACCOUNT]})
 
 
 def check_scope_row(row):
     """Raise :class:`DutiesRefused` if the acting person is writing their own scope row."""
-    person = _acting_person()
+    person = acting_person()
     user_id = row.user.id if getattr(row, "user", None) is not None else row.user_id
     history = sa_inspect(row).attrs.user_id.history
     owners = {user_id, *(history.deleted or ())}
