@@ -25,6 +25,7 @@ from views.lists import (
     ResourceApi,
     ResourceView,
 )
+from views.login_log import LoginLogView
 from views.meeting import (
     AgendaItemApi,
     AgendaItemView,
@@ -49,6 +50,7 @@ from views.reference import (
 from views.reminder import ReminderDeliveryApi, ReminderDeliveryView, ReminderRuleApi, ReminderRuleView
 from views.report import ReportApi, ReportView
 from views.service import ServiceRecordApi, ServiceRecordView
+from views.sessions import MySessionsView, OnlineSessionsView
 from views.unit import UnitApi, UnitView
 from views.unit_report import UnitReportApi, UnitReportView
 from views.user_scope import LockedAccountView, UserScopeApi, UserScopeView
@@ -111,6 +113,19 @@ MENU += [
     ]),
     ("Personal", _l("My work"), "fa-user-clock", [
         (NotificationView, "MyNotifications", _l("My notifications"), "fa-envelope"),
+    ]),
+]
+
+# Sessions and the login log (issue 14; views/sessions.py, views/login_log.py).
+MENU += [
+    ("Personal", _l("My work"), "fa-user-clock", [
+        (MySessionsView, "MySessions", _l("My sessions"), "fa-laptop"),
+    ]),
+    ("Security", _l("Security"), "fa-cogs", [
+        (OnlineSessionsView, "OnlineUsers", _l("Online users"), "fa-users"),
+    ]),
+    ("Audit", _l("Audit"), "fa-shield-halved", [
+        (LoginLogView, "LoginLog", _l("Login log"), "fa-right-to-bracket"),
     ]),
 ]
 

@@ -56,6 +56,13 @@ for _role in ("Admin", "OrgDept"):
 ROLES["Auditor"] = ROLES["Auditor"] + _read("ReminderRule", "ReminderDelivery")
 for _role in ("Admin", "SecurityAdmin", "OrgDept", "Auditor", "StreetAdmin", "CommunityAdmin", "UnitLiaison"):
     ROLES[_role] = ROLES[_role] + _read("Notification")
+# Sessions (issue 14): every working role lists and ends its own sessions (我的会话: it changes no
+# record, so reading is enough); the security administrator alone sees everyone's and forces a
+# logout (在线用户, 强退); the auditor alone reads the login log (登录日志), the system admin not.
+for _role in ("Admin", "SecurityAdmin", "OrgDept", "Auditor", "StreetAdmin", "CommunityAdmin", "UnitLiaison"):
+    ROLES[_role] = ROLES[_role] + _read("MySessions")
+ROLES["SecurityAdmin"] = ROLES["SecurityAdmin"] + _read("OnlineSessions") + [("can_force_logout", "OnlineSessions")]
+ROLES["Auditor"] = ROLES["Auditor"] + _read("LoginLog")
 ROLE_LABELS = {
     "Admin": _l("System administrator"),
     "SecurityAdmin": _l("Security administrator"),
