@@ -51,4 +51,12 @@ DEFAULT_SETTINGS = {
     "points_per_hour": ("1", _l("Points earned per service hour")),
     "checkin_rate_threshold": ("95", _l("Check-in rate (%) under which a unit is flagged")),
     "reregister_months": ("6", _l("Months after which an in-service member must re-register")),
+    # The password policy and the login captcha (app/core/passwords.py, app/core/captcha.py).
+    "password_min_length": ("10", _l("Minimum length of a password")),
+    "password_char_classes": ("3", _l("How many kinds of characters a password needs, out of lower-case "
+                                      "letters, upper-case letters, digits and symbols")),
+    "password_history": ("5", _l("A new password may not be any of the account's last N passwords")),
+    "password_expiry_days": ("90", _l("Days after which a password must be changed (0: never)")),
+    "captcha_after_failures": ("3", _l("Failed logins (from one address or for one user name, within the "
+                                       "lockout window) after which the login asks for a captcha")),
 }

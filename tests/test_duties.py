@@ -228,11 +228,28 @@ def test_the_command_line_gives_and_takes_privileged_roles(app, world, throwaway
 
 
 def test_the_command_line_resets_a_privileged_accounts_password(app, world, browser):
+    """The reset is the command line's; the owner then chooses their own password at the next
+    login (app/core/passwords.py), and a reset to a recent password is refused."""
+    from app.core import passwords
+
     before = password_hash(app, "auditor")
-    result = cli(app, "reset-password", "--username", "auditor", "--password", PASSWORD)
-    assert result.exit_code == 0, result.output
-    assert password_hash(app, "auditor") != before  # a new hash of the same password
-    assert browser("auditor").get("/users/userinfo/").status_code == 200
+    refused = cli(app, "reset-password", "--username", "auditor", "--password", PASSWORD)
+    assert refused.exit_code != 0 and password_hash(app, "auditor") == before
+    try:
+        result = cli(app, "reset-password", "--username", "auditor", "--password", "Reset-By-Cli-2026!")
+        assert result.exit_code == 0, result.output
+        assert password_hash(app, "auditor") != before
+        signed_in = browser()
+        signed_in.login("auditor", "Reset-By-Cli-2026!")
+        page = signed_in.get("/users/userinfo/")
+        assert page.status_code == 302 and "/password/change" in page.headers["Location"]
+    finally:
+        with app.app_context(), acting_as(None, via="test"):
+            account = user(app, "auditor")
+            account.password = passwords.hash_password(PASSWORD)
+            db.session.commit()
+            passwords.set_must_change(account.id, False)
+            db.session.commit()
 
 
 @pytest.mark.parametrize("weak", ["short1A!", "alllowercaseletters", "1234567890123"])

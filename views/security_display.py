@@ -1,13 +1,15 @@
 """FAB's account and role screens in the words of the office: roles by their Chinese names
 (系统管理员, 社区管理员…) instead of codes, and permissions as "读取 · 在职党员" instead of
 "can read on PartyMember". The security manager (views/security.py) uses these views."""
-from flask import abort, flash, request
-from flask_appbuilder import Model
+from flask import abort, flash, redirect, request, url_for
+from flask_appbuilder import Model, expose
 from flask_appbuilder.models.sqla.filters import FilterNotEqual
-from flask_appbuilder.security.views import ResetPasswordView, RoleModelView, UserDBModelView
+from flask_appbuilder.security.decorators import has_access
+from flask_appbuilder.security.views import ResetMyPasswordView, ResetPasswordView, RoleModelView, UserDBModelView
 from flask_appbuilder.widgets import ListWidget, ShowWidget
 from flask_babel import lazy_gettext as _l
 
+from app.core import passwords
 from app.core.duties import PRIVILEGED, DutiesRefused, check_account, check_password_reset, refuse_and_audit
 from app.core.labels import TABLE_LABELS
 from app.core.roles import ROLE_LABELS
@@ -141,4 +143,28 @@ class GongjianResetPasswordView(ResetPasswordView):
         except DutiesRefused as refused:
             flash(str(refused), "danger")
             return None
+        try:  # the policy, and the account's last passwords (app/core/passwords.py)
+            passwords.check_new_password(form.password.data, account)
+        except passwords.PasswordRefused as refused:
+            form.password.errors = [*form.password.errors, *refused.messages()["password"]]
+            return self.render_template(self.form_template, title=self.form_title, appbuilder=self.appbuilder,
+                                        widgets=self._get_edit_widget(form=form))
+        # The owner must choose their own at the next login (the session hook records who set it).
         return super().form_post(form)
+
+
+class GongjianResetMyPasswordView(ResetMyPasswordView):
+    """FAB's own-password form sends to the one that asks for the current password and applies
+    the policy and history (views/password.py PasswordChangeView)."""
+
+    class_permission_name = "ResetMyPasswordView"
+
+    @expose("/form", methods=["GET"])
+    @has_access
+    def this_form_get(self):
+        return redirect(url_for("PasswordChangeView.change"))
+
+    @expose("/form", methods=["POST"])
+    @has_access
+    def this_form_post(self):
+        return redirect(url_for("PasswordChangeView.change"))

@@ -9,7 +9,7 @@ Every rule is a plain function that takes a raw value, returns the normalized va
 * :func:`validate_hours` - hours of one service record;
 * :func:`validate_date_not_future`, :func:`validate_date_order` - date sanity;
 * :func:`validate_quarter` - a quarter label ("2026Q4");
-* :func:`password_complexity` - a new password (FAB calls it for every password set).
+* :func:`password_complexity` - a new password (FAB calls it): app/core/passwords.py's policy.
 
 The record rules (app/core/record_rules.py) run them on every screen and API write, so a user
 sees the same message wherever the value is entered. Messages are lazy strings
@@ -20,7 +20,6 @@ import re
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from flask_appbuilder.exceptions import PasswordComplexityValidationError
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import BigInteger, Integer, SmallInteger
 
@@ -293,20 +292,13 @@ def validate_quarter(value):
 
 
 # --------------------------------------------------------------------------------------------
-# Passwords (FAB calls this for every password set through a screen or its user API).
-# --------------------------------------------------------------------------------------------
-
-PASSWORD_MIN_LENGTH = 10
-
-
+# Passwords: the rule is app/core/passwords.py's, set by the district in the parameters table.
 def password_complexity(password):
-    """At least 10 characters using at least three of: upper case, lower case, digits, symbols."""
-    classes = [r"[A-Z]", r"[a-z]", r"[0-9]", r"[^A-Za-z0-9]"]
-    used = sum(1 for pattern in classes if re.search(pattern, password or ""))
-    if len(password or "") < PASSWORD_MIN_LENGTH or used < 3:
-        raise PasswordComplexityValidationError(str(_l(
-            "The password needs at least %(length)d characters and three of: upper-case letters, "
-            "lower-case letters, digits, symbols", length=PASSWORD_MIN_LENGTH)))
+    """FAB's password validator (FAB_PASSWORD_COMPLEXITY_VALIDATOR): app/core/passwords.py's
+    policy, raising FAB's PasswordComplexityValidationError with the rules the password breaks."""
+    from app.core import passwords  # lazy: passwords reads the models, whose package imports this module
+
+    passwords.password_complexity(password)
 
 
 def integer_bounds(column):

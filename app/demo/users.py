@@ -4,6 +4,7 @@ import click
 from flask import current_app
 from sqlalchemy import select
 
+from app.core.passwords import PasswordRefused, check_new_password, set_must_change
 from app.extensions import db
 from models import Area, Unit, UserScope
 
@@ -23,9 +24,14 @@ DEMO_USERS = {
 def create_demo_users(street_id, community1_id, community2_id, liaison_unit_id, password=None):
     """Create the contract's users that are missing, with their scope rows; returns how many were
     created. ``community1`` must lie in street1, ``community2`` in another street, and the
-    liaison's unit must be checked in to community1."""
+    liaison's unit must be checked in to community1. The demo logins keep the demo password: they
+    are not asked to change it at the first login (an account made on the command line would be)."""
     sm = current_app.appbuilder.sm
     password = password or current_app.config["DEMO_PASSWORD"]
+    try:  # the password policy holds for the demo password too (GONGJIAN_DEMO_PASSWORD)
+        check_new_password(password, field="GONGJIAN_DEMO_PASSWORD")
+    except PasswordRefused as weak:
+        raise click.ClickException(str(weak)) from None
     scopes = {
         "street1": {"area": db.session.get(Area, street_id)},
         "community1": {"area": db.session.get(Area, community1_id)},
@@ -42,6 +48,7 @@ def create_demo_users(street_id, community1_id, community2_id, liaison_unit_id, 
             user = sm.add_user(username, first_name, username, f"{username}@demo.gongjian.invalid", role, password)
             if not user:
                 raise click.ClickException(f"Could not create the demo user {username!r} (see the log)")
+            set_must_change(user.id, False)
             created += 1
         if username in scopes and db.session.execute(
             select(UserScope.id).where(UserScope.user_id == user.id)
