@@ -11,6 +11,7 @@ from .lists import APPROVAL_STATUS, LIST_CATEGORIES, Need, Project, ProjectClaim
 from .login_guard import LoginGuard  # noqa: F401,E402
 from .meeting import MEETING_STATUS, RESOLUTION_STATUS, AgendaItem, Meeting, MeetingType, Resolution  # noqa: F401
 from .member import GENDERS, PartyMember  # noqa: F401
+from .password_record import AccountPassword, CaptchaChallenge, PasswordHistory  # noqa: F401
 from .reference import DEFAULT_SETTINGS, QUOTA_PERIODS, PostCategory, ServiceQuota, Setting  # noqa: F401
 from .reminder import (  # noqa: F401,E402
                        CHANNELS,
@@ -26,3 +27,4 @@ from .service import ServiceRecord  # noqa: F401
 from .unit import PARTY_ORG_TYPES, UNIT_TYPES, Unit  # noqa: F401
 from .unit_report import UnitReport  # noqa: F401
 from .user_scope import UserScope  # noqa: F401
+from .user_session import END_REASONS, UserSession  # noqa: F401

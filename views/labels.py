@@ -29,6 +29,15 @@ ACTION_LABELS = {
     "export": _l("Export requested"),
     "download": _l("File downloaded"),
     "duplicate": _l("Duplicate registration refused"),
+    "forced_logout": _l("Forced logout"),
+    "session_ended": _l("Session ended by its owner"),
+    "2fa_failed": _l("Failed second-factor check"),
+    "captcha_failed": _l("Wrong captcha"),
+    "password_changed": _l("Password changed"),
+    "password_change_failed": _l("Password change refused (wrong current password)"),
+    "login_refused_password_change": _l("Login held back (password must be changed)"),
+    "audit_key_rotated": _l("Audit key rotated"),
+    "archive": _l("Audit entries archived"),
 }
 VIA_LABELS = {
     "web": _l("Screen"),

@@ -12,12 +12,24 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, logout_user
 from sqlalchemy import select
 
-from app.core import sessions
+from app.core import passwords, sessions
 from app.core.audit import record_event
 from app.extensions import db
 from models import LoginGuard
 from models.base import utcnow
-from views.security_display import GongjianResetPasswordView, GongjianRoleModelView, GongjianUserDBModelView
+from views.password import (
+    PASSWORD_CHANGE_HELD,
+    GongjianAuthDBView,
+    GongjianSecurityApi,
+    PasswordChangeView,
+    install_forced_change,
+)
+from views.security_display import (
+    GongjianResetMyPasswordView,
+    GongjianResetPasswordView,
+    GongjianRoleModelView,
+    GongjianUserDBModelView,
+)
 
 
 def _lockout_settings():
@@ -31,6 +43,10 @@ class GongjianSecurityManager(SecurityManager):
     userdbmodelview = GongjianUserDBModelView
     rolemodelview = GongjianRoleModelView
     resetpasswordview = GongjianResetPasswordView
+    # The login form and API login with the captcha and the forced password change (views/password.py).
+    authdbview = GongjianAuthDBView
+    security_api = GongjianSecurityApi
+    resetmypasswordview = GongjianResetMyPasswordView
 
     def create_jwt_manager(self, app):
         """API tokens carry the account's epoch and are refused once it moved on, or while the
@@ -44,6 +60,7 @@ class GongjianSecurityManager(SecurityManager):
         """FAB throttles the login form per client address; the API login (and token refresh)
         gets the same limit."""
         super().register_views()
+        self.appbuilder.add_view_no_menu(PasswordChangeView())
         if self.is_auth_limited:
             for view in self.appbuilder.baseviews:
                 if isinstance(view, SecurityApi):
@@ -70,30 +87,47 @@ class GongjianSecurityManager(SecurityManager):
         ).all()
         return {(view, permission) for view, permission in rows}
 
-    def auth_user_db(self, username, password):
+    def auth_user_db(self, username, password, for_password_change=False):
+        """``for_password_change``: the owner proves who they are to change their password
+        (views/password.py), which opens no session. Nor does an API login of an account that must
+        change its password first: the request's ``PASSWORD_CHANGE_HELD`` holds it (the API answers 403)."""
         user = self.find_user(username=username) if username else None
         guard = db.session.get(LoginGuard, user.id) if user is not None else None
         now = utcnow()
         if guard is not None and guard.locked_until is not None and guard.locked_until > now:
-            record_event("login_refused_locked", "ab_user", user.id, summary=username)
+            record_event("login_refused_locked", "ab_user", user.id, summary=username,
+                         details=sessions.login_details())
             self._say_locked(guard)
             return None
         authenticated = super().auth_user_db(username, password)
         if authenticated is not None:
             if guard is not None:
                 db.session.delete(guard)
-            if has_request_context() and not request.path.startswith("/api/"):
-                sessions.remember_in_session(authenticated.id)
-            record_event("login", "ab_user", authenticated.id, summary=username, user=authenticated)
+            if for_password_change or self._held_back_for_password_change(authenticated, username):
+                db.session.commit()
+                return authenticated if for_password_change else None
+            sessions.remember_login(authenticated.id)  # a session row; the last-login notice
+            record_event("login", "ab_user", authenticated.id, summary=username, user=authenticated,
+                         details=sessions.login_details())
             return authenticated
-        record_event("login_failed", "ab_user", getattr(user, "id", None), summary=(username or "")[:64])
+        record_event("login_failed", "ab_user", getattr(user, "id", None), summary=(username or "")[:64],
+                     details=sessions.login_details())
         if user is not None:
             self._count_failure(user, guard, now)
         return None
 
+    @staticmethod
+    def _held_back_for_password_change(user, username):
+        if not (has_request_context() and request.path.startswith("/api/")) or passwords.change_reason(user) is None:
+            return False
+        request.environ[PASSWORD_CHANGE_HELD] = user  # this request's, not the app context's (g)
+        record_event("login_refused_password_change", "ab_user", user.id, summary=username)
+        return True
+
     def on_user_logout(self, user):
-        sessions.end_sessions(user.id)  # the cookie, any copy of it, and the account's API tokens
-        record_event("logout", "ab_user", user.id, summary=user.username, user=user)
+        # the cookie, any copy of it, and the account's API tokens
+        sessions.end_sessions(user.id, reason="logout", by=user.username)
+        record_event("logout", "ab_user", user.id, summary=user.username, user=user, details=sessions.login_details())
         super().on_user_logout(user)
 
     def _count_failure(self, user, guard, now):
@@ -107,9 +141,9 @@ class GongjianSecurityManager(SecurityManager):
         if guard.failures >= max_failures:
             guard.locked_until = now + lock_for
             guard.failures, guard.first_failure_at = 0, None
-            sessions.end_sessions(user.id)
+            sessions.end_sessions(user.id, reason="lockout", by="")
             record_event("lockout", "ab_user", user.id, summary=user.username,
-                         details={"until": guard.locked_until.isoformat()})
+                         details=sessions.login_details(until=guard.locked_until.isoformat()))
             self._say_locked(guard)
         db.session.commit()
 
@@ -145,6 +179,10 @@ def install_web_hardening(app):
             logout_user()
             session.clear()
             g.user = current_user
+
+    # An account that must change its password goes to the form first (after the check above:
+    # an ended session is signed out). Its history and age: app/core/passwords.py's session hook.
+    install_forced_change(app)
 
     @app.after_request
     def _security_headers(response):

@@ -34,6 +34,10 @@ NEVER_AUDITED = {
     "login_guard",  # failed-login counting: told by the login and lockout events instead
     "reminder_delivery",  # high-volume system bookkeeping of the reminders sent
     "notification",  # per-user in-app messages, written and read by the system
+    "user_session",  # login sessions: told by the login, logout and session entries
+    "account_password",  # a password's age and forced change: told by the password_changed entries
+    "password_history",  # earlier password hashes: hashes never reach the log
+    "captcha_challenge",  # a captcha's expected answer (as an HMAC), used once: told by captcha_failed
 }
 
 
