@@ -101,6 +101,13 @@ class Config:
 
         # Audit entries are kept at least this long before `gongjian audit archive` may prune them.
         self.AUDIT_RETENTION_DAYS = env_int("GONGJIAN_AUDIT_RETENTION_DAYS", 180)
+        # The audit MAC's keys (app/core/audit_keys.py: GONGJIAN_AUDIT_KEYS, else this file), and
+        # the file beat appends the chain's head to every AUDIT_CHECKPOINT_SECONDS; both default
+        # to the data directory (audit-keys.json, audit-checkpoints.jsonl).
+        self.AUDIT_KEYS = env("GONGJIAN_AUDIT_KEYS")
+        self.AUDIT_KEY_FILE = env("GONGJIAN_AUDIT_KEY_FILE")
+        self.AUDIT_CHECKPOINT_FILE = env("GONGJIAN_AUDIT_CHECKPOINT_FILE")
+        self.AUDIT_CHECKPOINT_SECONDS = env_int("GONGJIAN_AUDIT_CHECKPOINT_SECONDS", 300)
 
         # Account lockout: N failed logins within the window lock the account for some minutes.
         self.LOCKOUT_FAILURES = env_int("GONGJIAN_LOCKOUT_FAILURES", 5)

@@ -163,6 +163,11 @@ def beat_schedule(config):
             "schedule": float(SWEEP_EXPORTS_EVERY),
             "options": {"expires": float(SWEEP_EXPORTS_EVERY)},
         },
+        "audit-checkpoint": {
+            "task": "tasks.maintenance.audit_checkpoint",
+            "schedule": float(config.get("AUDIT_CHECKPOINT_SECONDS") or 300),
+            "options": {"ignore_result": True, "expires": float(config.get("AUDIT_CHECKPOINT_SECONDS") or 300)},
+        },
         "heartbeat": {
             "task": "tasks.maintenance.ping",
             "schedule": float(HEARTBEAT_EVERY),

@@ -8,8 +8,11 @@ from flask.cli import AppGroup
 from flask_appbuilder.exceptions import PasswordComplexityValidationError
 from flask_migrate import upgrade
 
+from app.core import audit_keys
 from app.core.actor import acting_as
-from app.core.audit_chain import ArchiveRefused, archive_entries, verify_chain
+from app.core.audit import record_event
+from app.core.audit_chain import ArchiveRefused, archive_entries
+from app.core.audit_checkpoint import checkpoint_path, verify_log, write_checkpoint
 from app.core.errors import refusal_text
 from app.core.formats import password_complexity
 from app.core.roles import sync_roles
@@ -49,7 +52,9 @@ gongjian_cli = GongjianGroup("gongjian", help="Gongjian administration commands.
 
 @gongjian_cli.command("init")
 def init_command():
-    """Create or upgrade the schema (migrations), the permissions, the roles and reference data."""
+    """Create or upgrade the schema (migrations), the permissions, the roles and reference data;
+    outside production, the audit key file when there is none."""
+    audit_keys.keyring()
     upgrade()
     appbuilder = current_app.appbuilder
     with acting_as(None, via="cli"):
@@ -144,12 +149,39 @@ gongjian_cli.add_command(audit_cli)
 
 @audit_cli.command("verify")
 def audit_verify_command():
-    """Walk the hash chain; exit non-zero naming the first bad entry."""
-    checked, bad_id, reason = verify_chain(db.session.connection())
-    if bad_id is not None:
-        click.echo(f"Audit chain BROKEN at entry {bad_id} ({reason}); {checked} entries verified before it.")
+    """Walk the keyed chain and hold the checkpoints against it; exit non-zero naming the first
+    bad (or missing) entry."""
+    verdict = verify_log(db.session.connection())
+    if not verdict.ok:
+        where = f"entry {verdict.bad_id}" if verdict.bad_id is not None else "the checkpoint file"
+        click.echo(f"Audit chain BROKEN at {where} ({verdict.reason}); {verdict.checked} entries verified "
+                   f"before it.")
         sys.exit(1)
-    click.echo(f"Audit chain OK: {checked} entries verified.")
+    click.echo(f"Audit chain OK: {verdict.checked} entries verified; {verdict.checkpoints} checkpoints "
+               f"({checkpoint_path()}) match.")
+
+
+@audit_cli.command("checkpoint")
+def audit_checkpoint_command():
+    """Append the chain's head to the checkpoint file (beat does it every few minutes)."""
+    written = write_checkpoint(db.session.connection())
+    db.session.rollback()
+    if written is None:
+        click.echo("The last checkpoint already holds the chain's head.")
+    else:
+        click.echo(f"Checkpoint {written['n']}: entry {written['last_id']}.")
+
+
+@audit_cli.command("rotate-key")
+def audit_rotate_key_command():
+    """Add a new audit key to the key file and make it current (older entries keep theirs)."""
+    try:
+        key_id = audit_keys.rotate()
+    except audit_keys.AuditKeyError as exc:
+        raise click.ClickException(str(exc)) from None
+    with acting_as(None, via="cli"):
+        record_event("audit_key_rotated", "audit_log", key_id, summary=f"audit key {key_id}")
+    click.echo(f"Audit key {key_id} is now current ({audit_keys.key_file_path()}).")
 
 
 @audit_cli.command("archive")

@@ -13,7 +13,7 @@ import tasks.maintenance  # noqa: F401
 import tasks.reminders  # noqa: F401
 from app.celery_app import init_celery
 from app.cli import gongjian_cli
-from app.core import approvals, area_tree, audit, duties, scope, sessions
+from app.core import approvals, area_tree, audit, audit_keys, duties, scope, sessions
 from app.core.errors import register_error_handlers
 from app.core.formats import password_complexity
 from app.core.request_state import request_state_per_thread
@@ -31,7 +31,8 @@ class ConfigurationError(RuntimeError):
 
 
 def check_production_config(config):
-    """Refuse a production start with a missing, default or short SECRET_KEY."""
+    """Refuse a production start with a missing, default or short SECRET_KEY, or without the
+    audit log's key (each machine would otherwise make its own)."""
     if config.get("GONGJIAN_ENV") != "production":
         return
     key = config.get("SECRET_KEY") or ""
@@ -39,6 +40,10 @@ def check_production_config(config):
         raise ConfigurationError(
             "SECRET_KEY must be set to a random value of at least 32 characters in production"
         )
+    try:
+        audit_keys.check_configured(config)
+    except audit_keys.AuditKeyError as error:
+        raise ConfigurationError(str(error)) from None
 
 
 def create_app(overrides=None):

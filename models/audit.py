@@ -6,7 +6,8 @@ from .base import utcnow
 
 
 class AuditLog(Model):
-    """One entry. ``entry_hash`` = SHA-256 over the previous entry's hash and this entry's fields."""
+    """One entry. ``entry_hash`` = HMAC-SHA256, under the key ``key_id``, of the previous entry's
+    ``entry_hash`` and this entry's fields (app/core/audit_chain.py)."""
 
     __tablename__ = "audit_log"
     # Few indexes: every write of the application appends here (record_type alone uses the
@@ -27,6 +28,7 @@ class AuditLog(Model):
     area_id = Column(Integer)
     summary = Column(String(300))
     changes = Column(Text)  # JSON: {field: [before, after]}
+    key_id = Column(String(16))  # the MAC's key (app/core/audit_keys.py); none before migration 0017
     prev_hash = Column(String(64), nullable=False)
     entry_hash = Column(String(64), nullable=False, unique=True)
 

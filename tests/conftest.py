@@ -23,6 +23,11 @@ import pytest
 import time_machine
 
 os.environ.setdefault("GONGJIAN_ENV", "testing")
+# One audit key for every app and child process of the session: tests build several apps on one
+# database (each with its own data directory, where a key file would differ). The key file's own
+# path is tested with AUDIT_KEYS="" (tests/test_audit_keys.py).
+TEST_AUDIT_KEYS = "t1:" + "5a" * 32
+os.environ.setdefault("GONGJIAN_AUDIT_KEYS", TEST_AUDIT_KEYS)
 
 REQUIRE_SERVICES = os.environ.get("GONGJIAN_REQUIRE_SERVICES") == "1"
 PG_URL = os.environ.get("GONGJIAN_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

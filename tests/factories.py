@@ -1,9 +1,11 @@
 """Builders of test data: the contract's users (once per app) and a small district (per test)."""
+import os
 from datetime import date, timedelta
 
 from sqlalchemy import text
 
 from app.core.actor import acting_as
+from app.core.audit_checkpoint import checkpoint_path
 from app.demo.fakedata import FakeData
 from app.demo.users import DEMO_USERS
 from app.extensions import db
@@ -42,6 +44,9 @@ def clean_business_data(app):
         for table in tables:
             db.session.execute(table.delete())
     db.session.commit()
+    # The checkpoints of the audit chain just emptied go with it (app/core/audit_checkpoint.py).
+    if os.path.exists(checkpoint_path(app.config)):
+        os.remove(checkpoint_path(app.config))
 
 
 def area(name, level, code, parent=None, **kw):

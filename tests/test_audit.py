@@ -393,16 +393,17 @@ def test_failed_append_raises_sqlalchemy_error_and_leaves_nothing(world, app):
         assert verify_chain(db.session.connection())[1] is None
 
 
-def test_postgresql_append_function_takes_the_same_lock_as_the_application(world, app):
-    """Migration 0010's function and app/core/audit_chain.py (archive) must serialise on ONE advisory lock."""
+def test_postgresql_tail_function_takes_the_same_lock_as_the_application(world, app):
+    """Migration 0017's function (every append) and app/core/audit_chain.py (archive) must
+    serialise on ONE advisory lock."""
     import pytest
 
     from app.core.audit_chain import ADVISORY_LOCK_KEY
 
     if app.config["BACKEND"] != "postgresql":
-        pytest.skip("the append function is PostgreSQL's")
+        pytest.skip("the tail function is PostgreSQL's")
     with app.app_context():
-        source = db.session.execute(text("SELECT pg_get_functiondef('gongjian_audit_append'::regproc)")).scalar()
+        source = db.session.execute(text("SELECT pg_get_functiondef('gongjian_audit_tail'::regproc)")).scalar()
     assert f"pg_advisory_xact_lock({ADVISORY_LOCK_KEY})" in source
 
 
@@ -507,34 +508,34 @@ def test_archive_verification_checks_every_link_and_the_seals_last_entry(world, 
     with app.app_context():
         rows = [dict(r) for r in db.session.execute(
             select(AuditLog.__table__).order_by(AuditLog.id).limit(12)).mappings()]
-    assert len(rows) == 12
+        assert len(rows) == 12
 
-    def write(name, entries):
-        path = tmp_path / name
-        data = b"".join((json.dumps({k: jsonable(v) for k, v in row.items()}, ensure_ascii=False, sort_keys=True)
-                         + "\n").encode("utf-8") for row in entries)
-        path.write_bytes(data)
-        return path, hashlib.sha256(data).hexdigest()
+        def write(name, entries):
+            path = tmp_path / name
+            data = b"".join((json.dumps({k: jsonable(v) for k, v in row.items()}, ensure_ascii=False, sort_keys=True)
+                             + "\n").encode("utf-8") for row in entries)
+            path.write_bytes(data)
+            return path, hashlib.sha256(data).hexdigest()
 
-    def seal(digest, last_id=rows[-1]["id"], last_hash=rows[-1]["entry_hash"]):
-        return AuditSeal(first_id=rows[0]["id"], last_id=last_id, last_hash=last_hash, entry_count=12,
-                         file_name="x.jsonl", file_sha256=digest)
+        def seal(digest, last_id=rows[-1]["id"], last_hash=rows[-1]["entry_hash"]):
+            return AuditSeal(first_id=rows[0]["id"], last_id=last_id, last_hash=last_hash, entry_count=12,
+                             file_name="x.jsonl", file_sha256=digest)
 
-    good, digest = write("good.jsonl", rows)
-    assert verify_archive(good, seal(digest))
-    # The seal's last id and last hash are checked, not only the file's digest.
-    assert not verify_archive(good, seal(digest, last_id=rows[-1]["id"] + 1))
-    assert not verify_archive(good, seal(digest, last_hash="0" * 64))
-    # A line removed (a gap), a line altered, a line rehashed: each with a matching digest.
-    gap, gap_digest = write("gap.jsonl", rows[:5] + rows[6:])
-    assert not verify_archive(gap, seal(gap_digest))
-    altered = [dict(row) for row in rows]
-    altered[5]["summary"] = "mallory"
-    path, altered_digest = write("altered.jsonl", altered)
-    assert not verify_archive(path, seal(altered_digest))
-    altered[5]["entry_hash"] = entry_hash(altered[5]["prev_hash"], altered[5])
-    path, relinked_digest = write("rehashed.jsonl", altered)
-    assert not verify_archive(path, seal(relinked_digest))
+        good, digest = write("good.jsonl", rows)
+        assert verify_archive(good, seal(digest))
+        # The seal's last id and last hash are checked, not only the file's digest.
+        assert not verify_archive(good, seal(digest, last_id=rows[-1]["id"] + 1))
+        assert not verify_archive(good, seal(digest, last_hash="0" * 64))
+        # A line removed (a gap), a line altered, a line rehashed: each with a matching digest.
+        gap, gap_digest = write("gap.jsonl", rows[:5] + rows[6:])
+        assert not verify_archive(gap, seal(gap_digest))
+        altered = [dict(row) for row in rows]
+        altered[5]["summary"] = "mallory"
+        path, altered_digest = write("altered.jsonl", altered)
+        assert not verify_archive(path, seal(altered_digest))
+        altered[5]["entry_hash"] = entry_hash(altered[5]["prev_hash"], altered[5])
+        path, relinked_digest = write("rehashed.jsonl", altered)
+        assert not verify_archive(path, seal(relinked_digest))
 
 
 def test_the_archive_holds_the_chain_lock_while_it_verifies_and_reads_the_last_entry(world, app, tmp_path,

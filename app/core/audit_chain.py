@@ -1,13 +1,18 @@
-"""The audit log's hash chain: every entry carries the SHA-256 of the entry before it and of its
-own canonical JSON, so an entry changed, removed or slipped in breaks the chain at that point.
+"""The audit log's chain: every entry carries a keyed MAC (HMAC-SHA256) of the entry before it
+and of its own canonical JSON, under a key kept outside the database (app/core/audit_keys.py),
+whose id the entry records. An entry changed, removed or slipped in breaks the chain at that
+point, and someone holding the database but not the key cannot compute a chain that verifies.
+Entries written before the key came (migration 0017) carry no key id and the plain SHA-256 of the
+same text; they may only come before the first keyed entry.
 
-:func:`append_entries` adds entries in id order under a lock (PostgreSQL: an advisory lock inside
-migration 0010's function; SQLite: the database's single write lock), :func:`verify_chain` walks
+:func:`append_entries` adds entries in id order under a lock (PostgreSQL: an advisory lock taken
+by migration 0017's function; SQLite: the database's single write lock), :func:`verify_chain` walks
 the live chain from its anchor, :func:`archive_entries` moves old entries to a sealed file and
 :func:`verify_archive` checks such a file against its seal. The session hooks that build the
 entries are in app/core/audit.py.
 """
 import hashlib
+import hmac
 import json
 import os
 import tempfile
@@ -20,7 +25,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
-from app.core import actor
+from app.core import actor, audit_keys
 from app.core.calendar import utcnow
 from app.core.refusals import RecordInvalid
 from app.extensions import db
@@ -64,8 +69,8 @@ HASHED_FIELDS = (
     "id", "at", "actor_id", "actor", "roles", "via", "client_addr", "request_id", "action",
     "record_type", "record_id", "area_id", "summary", "changes",
 )
-# Columns of an entry in INSERT order: the hashed fields, then the two links of the chain.
-ENTRY_COLUMNS = HASHED_FIELDS + ("prev_hash", "entry_hash")
+# Columns of an entry in INSERT order: the hashed fields, the key's id, the two links of the chain.
+ENTRY_COLUMNS = HASHED_FIELDS + ("key_id", "prev_hash", "entry_hash")
 
 
 # Encoders built once (json.dumps builds one per call when given options): the same output as
@@ -75,33 +80,38 @@ _CANONICAL_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separator
 
 
 def _canonical(fields):
-    """The canonical JSON of an entry's hashed fields (sorted keys, no spaces, UTF-8 text)."""
-    return _CANONICAL_JSON.encode({key: jsonable(fields.get(key)) for key in HASHED_FIELDS})
+    """The canonical JSON of an entry's hashed fields (sorted keys, no spaces, UTF-8 text); a
+    keyed entry's key id is part of it, so it cannot be swapped for another key's."""
+    canonical = {key: jsonable(fields.get(key)) for key in HASHED_FIELDS}
+    if fields.get("key_id"):
+        canonical["key_id"] = fields["key_id"]
+    return _CANONICAL_JSON.encode(canonical)
 
 
-def entry_hash(prev_hash, fields):
-    """SHA-256 of the previous hash and this entry's canonical JSON."""
-    return hashlib.sha256((prev_hash + _canonical(fields)).encode("utf-8")).hexdigest()
+class UnknownKey(LookupError):
+    """An entry names a key the key ring does not hold."""
 
 
-def _canonical_around_id(fields):
-    """The canonical JSON cut where the id goes, for PostgreSQL to hash once it knows the id:
-    (text up to and including ``"id":``, text after the id). Values are JSON strings, whose
-    quotes are escaped, so the only bare ``"id":`` is the key."""
-    head, marker, tail = _canonical({**fields, "id": None}).partition('"id":null')
-    assert marker, "canonical JSON lacks the id key"
-    return head + '"id":', tail
+def entry_hash(prev_hash, fields, ring=None):
+    """The entry's link: HMAC-SHA256 under its key of the previous link and its canonical JSON
+    (the plain SHA-256 of the same text for an entry written before keys)."""
+    message = (prev_hash + _canonical(fields)).encode("utf-8")
+    key_id = fields.get("key_id")
+    if not key_id:
+        return hashlib.sha256(message).hexdigest()
+    key = (ring or audit_keys.keyring()).key(key_id)
+    if key is None:
+        raise UnknownKey(key_id)
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 LAST_ENTRY_SQL = "SELECT id, entry_hash FROM audit_log ORDER BY id DESC LIMIT 1"
-# PostgreSQL: migration 0010's function takes the lock, reads the chain's last entry (with a
-# snapshot taken after the lock) and inserts the next entry, hashed as entry_hash() does from the
-# canonical JSON sent in two halves around the id: one statement, one round trip.
-PG_APPEND_SQL = (
-    "SELECT gongjian_audit_append(CAST(%(at)s AS timestamp), CAST(%(actor_id)s AS integer), %(actor)s, "
-    "%(roles)s, %(via)s, %(client_addr)s, %(request_id)s, %(action)s, %(record_type)s, %(record_id)s, "
-    "CAST(%(area_id)s AS integer), %(summary)s, %(changes)s, %(json_head)s, %(json_tail)s)"
-)
+# PostgreSQL: migration 0017's function takes the chain's advisory lock and then reads the last
+# entry (a statement of a VOLATILE function takes its snapshot after the lock, so it sees every
+# entry committed before): one round trip. The entries are then hashed here, where the key is.
+PG_TAIL_SQL = "SELECT last_id, last_hash FROM gongjian_audit_tail()"
+INSERT_SQL = (f"INSERT INTO audit_log ({', '.join(ENTRY_COLUMNS)}) "
+              f"VALUES ({', '.join(f'%({key})s' for key in ENTRY_COLUMNS)})")
 SQLITE_INSERT_SQL = (f"INSERT INTO audit_log ({', '.join(ENTRY_COLUMNS)}) "
                      f"VALUES ({', '.join('?' for _ in ENTRY_COLUMNS)})")
 
@@ -139,10 +149,22 @@ def _execute_rows(cursor, statement, rows):
 
 
 def _new_rows(entries, user):
-    """The entries with who, where and when filled in (id and hashes still to come)."""
+    """The entries with who, where, when and under which key filled in (id and links to come)."""
     common = _actor_fields(user)
     at = utcnow().replace(microsecond=0)
     return [{**common, **entry, "at": at} for entry in entries]
+
+
+def _link_rows(rows, prev_id, prev_hash):
+    """Number the rows after (prev_id, prev_hash) and chain each on the one before, under the
+    current key."""
+    ring = audit_keys.keyring()
+    for offset, row in enumerate(rows, start=1):
+        row["id"] = prev_id + offset
+        row["key_id"] = ring.current_id
+        row["prev_hash"] = prev_hash
+        row["entry_hash"] = prev_hash = entry_hash(prev_hash, row, ring)
+    return rows
 
 
 def append_entries(connection, entries, user=None):
@@ -150,7 +172,7 @@ def append_entries(connection, entries, user=None):
 
     This runs on every audited write, so it talks to the driver directly with fixed statement
     strings (SQLAlchemy's statement machinery cost more than the SQL itself) and, on PostgreSQL,
-    makes one call instead of three statements (lock, read, insert)."""
+    takes the lock and reads the tail in one call."""
     rows = _new_rows(entries, user)
     if connection.dialect.name == "postgresql":
         _append_postgresql(connection, rows)
@@ -159,15 +181,15 @@ def append_entries(connection, entries, user=None):
 
 
 def _append_postgresql(connection, rows):
-    """One call of gongjian_audit_append per entry, each chaining on the one before (same
-    transaction); several entries go in one round trip (psycopg pipelines executemany)."""
-    params = []
-    for row in rows:
-        head, tail = _canonical_around_id(row)
-        params.append({**{key: row.get(key) for key in HASHED_FIELDS if key != "id"},
-                       "json_head": head, "json_tail": tail})
-    with _driver_cursor(connection, PG_APPEND_SQL) as cursor:
-        _execute_rows(cursor, PG_APPEND_SQL, params)
+    """Lock and read the tail (one call), then insert the chained entries (one round trip:
+    psycopg pipelines executemany)."""
+    with _driver_cursor(connection, PG_TAIL_SQL) as cursor:
+        cursor.execute(PG_TAIL_SQL)
+        prev_id, prev_hash = cursor.fetchone()
+    _link_rows(rows, prev_id or 0, prev_hash or GENESIS_HASH)
+    values = [{key: row.get(key) for key in ENTRY_COLUMNS} for row in rows]
+    with _driver_cursor(connection, INSERT_SQL) as cursor:
+        _execute_rows(cursor, INSERT_SQL, values)
 
 
 @lru_cache(maxsize=None)
@@ -190,10 +212,7 @@ def _append_sqlite(connection, rows):
         last = cursor.execute(LAST_ENTRY_SQL).fetchone()
         prev_id, prev_hash = last if last else (0, GENESIS_HASH)
         values = []
-        for offset, row in enumerate(rows, start=1):
-            row["id"] = prev_id + offset
-            row["prev_hash"] = prev_hash
-            row["entry_hash"] = prev_hash = entry_hash(prev_hash, row)
+        for row in _link_rows(rows, prev_id, prev_hash):
             value = [row.get(key) for key in ENTRY_COLUMNS]
             for position, process in processors:
                 value[position] = process(value[position])
@@ -212,26 +231,37 @@ def _chain_anchor(connection, table):
     return (1, GENESIS_HASH) if seal is None else (seal.last_id + 1, seal.last_hash)
 
 
-def _link_fault(row, prev_id, prev_hash):
+def _link_fault(row, prev_id, prev_hash, ring=None, keyed_before=False):
     """What is wrong with an entry as the successor of (prev_id, prev_hash), or None. With no
-    predecessor (the first line of an archive file) only the entry's own hash is checked."""
+    predecessor (the first line of an archive file) only the entry's own link is checked. After
+    a keyed entry (``keyed_before``) an entry without a key is a forgery: whoever wrote it could
+    not compute the MAC."""
     if prev_id is not None and row["id"] != prev_id + 1:
         return "gap"
     if prev_hash is not None and row["prev_hash"] != prev_hash:
         return "broken link"
-    if entry_hash(row["prev_hash"], dict(row)) != row["entry_hash"]:
+    if keyed_before and not row.get("key_id"):
+        return "unkeyed"
+    try:
+        expected = entry_hash(row["prev_hash"], dict(row), ring)
+    except UnknownKey:
+        return "unknown key"
+    if not hmac.compare_digest(expected, row["entry_hash"]):
         return "altered"
     return None
 
 
 def verify_chain(connection, batch=5000):
     """Walk the chain in id order from its anchor (the genesis or the last archive seal).
-    Returns (checked_count, first_bad_id or None, reason)."""
+    Returns (checked_count, first_bad_id or None, reason). It does not see a cut tail: the
+    checkpoints do (app/core/audit_checkpoint.py)."""
     table = AuditLog.__table__
     anchor = _chain_anchor(connection, table)
     if anchor is None:
         return 0, None, None
+    ring = audit_keys.keyring()
     prev_id, prev_hash = anchor[0] - 1, anchor[1]
+    keyed_before = False
     checked = 0
     last_id = 0
     while True:
@@ -241,10 +271,11 @@ def verify_chain(connection, batch=5000):
         if not rows:
             return checked, None, None
         for row in rows:
-            fault = _link_fault(row, prev_id, prev_hash)
+            fault = _link_fault(row, prev_id, prev_hash, ring, keyed_before)
             if fault is not None:
                 return checked, row["id"], fault
             prev_hash, prev_id = row["entry_hash"], row["id"]
+            keyed_before = keyed_before or bool(row["key_id"])
             checked += 1
         last_id = rows[-1]["id"]
 
@@ -305,12 +336,14 @@ def archive_entries(before, out_path, retention_days):
 def verify_archive(path, seal):
     """Check an archive file against its seal: its SHA-256, and the chain inside it."""
     digest = hashlib.sha256()
-    prev_hash, prev_id = None, None
+    prev_hash, prev_id, keyed_before = None, None, False
+    ring = audit_keys.keyring()
     with open(path, "rb") as handle:
         for line in handle:
             digest.update(line)
             row = json.loads(line)
-            if _link_fault(row, prev_id, prev_hash) is not None:
+            if _link_fault(row, prev_id, prev_hash, ring, keyed_before) is not None:
                 return False
             prev_hash, prev_id = row["entry_hash"], row["id"]
+            keyed_before = keyed_before or bool(row.get("key_id"))
     return digest.hexdigest() == seal.file_sha256 and prev_id == seal.last_id and prev_hash == seal.last_hash

@@ -22,7 +22,7 @@ from sqlalchemy import or_, update
 from app.celery_app import celery_app
 from app.core import policy
 from app.core.actor import acting_as, current_user
-from app.core.audit_chain import verify_chain
+from app.core.audit_checkpoint import checkpoint_path, verify_log
 from app.core.calendar import local_now, utcnow
 from app.core.errors import refusal_text
 from app.exports.files import Progress, write_csv, write_xlsx
@@ -155,16 +155,28 @@ def export_notes(found, filters, total):
     ]
     if found.name == "audit_log":
         notes.append((_("Audit chain verification"), audit_verification_text()))
+        notes.extend((_("Checkpoint"), line) for line in checkpoint_lines())
     return notes
 
 
 def audit_verification_text():
     with db.engine.connect() as connection:
-        checked, bad_id, reason = verify_chain(connection)
-    if bad_id is None:
-        return _("OK: %(count)d entries verified", count=checked)
+        verdict = verify_log(connection)
+    if verdict.ok:
+        return _("OK: %(count)d entries verified; %(checkpoints)d checkpoints match",
+                 count=verdict.checked, checkpoints=verdict.checkpoints)
     return _("BROKEN at entry %(id)s (%(reason)s); %(count)d entries verified before it",
-             id=bad_id, reason=reason, count=checked)
+             id=verdict.bad_id if verdict.bad_id is not None else "-", reason=verdict.reason, count=verdict.checked)
+
+
+def checkpoint_lines():
+    """The checkpoint file's lines as they are (app/core/audit_checkpoint.py): a copy travels with
+    every audit export, so the chain's head can be checked against a file kept elsewhere."""
+    path = checkpoint_path()
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as handle:
+        return [line.rstrip("\n") for line in handle if line.strip()]
 
 
 # ---- the job's end --------------------------------------------------------------------------
