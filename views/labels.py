@@ -29,6 +29,8 @@ ACTION_LABELS = {
     "export": _l("Export requested"),
     "download": _l("File downloaded"),
     "duplicate": _l("Duplicate registration refused"),
+    "approve": _l("Approved"),
+    "reject": _l("Rejected"),
 }
 VIA_LABELS = {
     "web": _l("Screen"),
