@@ -186,8 +186,9 @@ def _add_lists_and_evaluations(today, c1, c2, unit1, unit2, m1, m2, checkin1, ch
 # ---- what a refused request must not have written --------------------------------------------------
 
 # Audit actions that record a change of a business record or a file handed out: a refusal may log
-# itself ("denied", "login_failed", a duplicate's note...), never one of these.
-WRITE_ACTIONS = ("create", "update", "delete", "export")
+# itself ("denied", "login_failed", a duplicate's note...), never one of these (a decision,
+# app/approvals/, is an update named "approve" or "reject").
+WRITE_ACTIONS = ("create", "update", "delete", "export", "approve", "reject")
 
 
 def business_state(app):
