@@ -121,6 +121,7 @@ def test_the_bulk_approval_decides_all_the_selected_or_none(app, world, browser)
     second = pending_record(app, "Project", world["c1"])
     out_of_scope = pending_record(app, "Project", world["c2"])
     another = pending_record(app, "Project", world["c1"])
+    third = pending_record(app, "Project", world["c1"])
     client = browser("community1")
     with unchanged(app):
         assert bulk_approve(client, "projectview", [second, out_of_scope]).status_code == 404
@@ -131,11 +132,10 @@ def test_the_bulk_approval_decides_all_the_selected_or_none(app, world, browser)
                                                                                           "community1")
     assert [action for action, _ in audit_entries(app, "project", another)][-1] == "approve"
     # A decided record among the selected: none of them is decided.
-    with unchanged(app):
-        follow(client, bulk_approve(client, "needview", [first, world_record(app, "Need", world["c1"])]))
     follow(client, bulk_approve(client, "needview", [first]))
     with unchanged(app):
-        follow(client, bulk_approve(client, "needview", [first]))
+        follow(client, bulk_approve(client, "projectview", [third, second]))
+    assert stored(app, "Project", third)[0] == "pending"
     resource = world_record(app, "Resource", world["c1"])
     with unchanged(app):  # a liaison holds no review permission: FAB's refusal, a redirect
         assert browser("liaison1").post("/resourceview/action_post", {"action": "approve_selected",
