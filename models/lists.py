@@ -1,5 +1,5 @@
-"""The three lists (三张清单): needs, resources and projects, each approved or rejected, and
-projects claimed (认领) by units or members."""
+"""The three lists (三张清单): needs, resources and projects, and projects claimed (认领) by
+units or members, each approved or rejected."""
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Column, Date, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import relationship
@@ -26,14 +26,16 @@ LIST_CATEGORIES = Choices(
 
 
 class ApprovalMixin:
-    """pending → approved / rejected (a rejection needs a reason), by someone other than who
-    submitted it (app/core/approvals.py)."""
+    """pending → approved / rejected (a rejection needs a reason, an approval may carry a note),
+    by someone other than who submitted it: app/approvals/ decides, app/core/approvals.py keeps
+    every other write away from these columns."""
 
     submitted_by = Column(String(64))  # the account that submitted it, set by the approvals hook
     status = Column(String(20), nullable=False, default="pending", index=True)
     reviewed_by = Column(String(50))
     reviewed_at = Column(DateTime)
     reject_reason = Column(Text)
+    review_note = Column(Text)  # the reviewer's note on an approval
 
 
 class Need(ApprovalMixin, AreaMixin, BusinessModel):
@@ -76,8 +78,8 @@ class Project(ApprovalMixin, AreaMixin, BusinessModel):
     claims = relationship("ProjectClaim", back_populates="project")
 
 
-class ProjectClaim(AreaMixin, BusinessModel):
-    """A unit or a member claims a project (认领)."""
+class ProjectClaim(ApprovalMixin, AreaMixin, BusinessModel):
+    """A unit or a member claims a project (认领); a reviewer approves the claim."""
 
     __tablename__ = "project_claim"
 

@@ -186,8 +186,9 @@ def _add_lists_and_evaluations(today, c1, c2, unit1, unit2, m1, m2, checkin1, ch
 # ---- what a refused request must not have written --------------------------------------------------
 
 # Audit actions that record a change of a business record or a file handed out: a refusal may log
-# itself ("denied", "login_failed", a duplicate's note...), never one of these.
-WRITE_ACTIONS = ("create", "update", "delete", "export")
+# itself ("denied", "login_failed", a duplicate's note...), never one of these (a decision,
+# app/approvals/, is an update named "approve" or "reject").
+WRITE_ACTIONS = ("create", "update", "delete", "export", "approve", "reject")
 
 
 def business_state(app):
@@ -198,12 +199,16 @@ def business_state(app):
     from flask_appbuilder import Model
     from sqlalchemy import func, select
 
+    from app.core.account_rows import ACCOUNT_TABLES
     from models import AuditLog
 
+    # An account's own bookkeeping (its sessions, lock, password records, captchas) changes with
+    # any login, refused or not: not a business write.
+    bookkeeping = {model.__tablename__ for model in ACCOUNT_TABLES} | {"captcha_challenge", "audit_log"}
     state = {}
     with app.app_context():
         for table in Model.metadata.sorted_tables:
-            if not table.name.startswith("ab_") and table.name != "audit_log":
+            if not table.name.startswith("ab_") and table.name not in bookkeeping:
                 state[table.name] = db.session.execute(select(func.count()).select_from(table)).scalar()
         state["audit_log (writes)"] = db.session.execute(select(func.count(AuditLog.id)).where(
             AuditLog.action.in_(WRITE_ACTIONS))).scalar()

@@ -75,14 +75,13 @@ def test_rejection_needs_a_reason(world, api, app):
     created = api("community1").post("/api/v1/need/", json={"title": "修路灯", "category": "safety",
                                                             "area": world["c1"]})
     assert created.status_code == 201
-    reviewer = api("street1")  # another person reviews (app/core/approvals.py)
-    response = reviewer.put(f"/api/v1/need/{created.json['id']}", json={"status": "rejected"})
-    assert response.status_code == 400 and list(response.json["message"]) == ["reject_reason"]
+    reviewer = api("street1")  # another person reviews, by the reject action (app/approvals/)
+    response = reviewer.post(f"/api/v1/need/{created.json['id']}/reject", json={"reason": " "})
+    assert response.status_code == 400 and list(response.json["message"]) == ["reason"]
     with app.test_request_context("/"):
-        assert response.json["message"]["reject_reason"] == [gettext("Give the reason for the rejection")] != \
+        assert response.json["message"]["reason"] == [gettext("Give the reason for the rejection")] != \
             ["Give the reason for the rejection"]
-    response = reviewer.put(f"/api/v1/need/{created.json['id']}", json={"status": "rejected",
-                                                                          "reject_reason": "已列入市政计划"})
+    response = reviewer.post(f"/api/v1/need/{created.json['id']}/reject", json={"reason": "已列入市政计划"})
     assert response.status_code == 200
 
 def test_member_without_checkin_cannot_be_graded_pass(world, api, app):

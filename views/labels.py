@@ -38,6 +38,8 @@ ACTION_LABELS = {
     "login_refused_password_change": _l("Login held back (password must be changed)"),
     "audit_key_rotated": _l("Audit key rotated"),
     "archive": _l("Audit entries archived"),
+    "approve": _l("Approved"),
+    "reject": _l("Rejected"),
 }
 VIA_LABELS = {
     "web": _l("Screen"),

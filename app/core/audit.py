@@ -16,6 +16,8 @@ from app.extensions import db, listen_once
 from models.base import BusinessModel
 
 _PENDING_KEY = "gongjian_audit_pending"
+# A record's next update entry named otherwise than "update" (an approval: ``name_next_update``).
+_ACTION_KEY = "gongjian_audit_action"
 SKIPPED_COLUMNS = {"created_at", "updated_at"}
 # Columns a table's entries leave out besides: an account's login counters change on every login
 # and are told by the login entries instead (the password hash is masked by the field policy).
@@ -122,14 +124,26 @@ def _before_flush(session, flush_context, instances):
         if not _is_audited(obj):
             continue
         state = inspect(obj)
+        action = state.info.pop(_ACTION_KEY, "update")
         if state.committed_state:
             changes = {**_diff(state), **_collection_changes(state)}
             if changes:
-                pending.append(("update", obj, changes))
+                pending.append((action, obj, changes))
     for obj in session.deleted:
         if _is_audited(obj):
             before = {key: [value, None] for key, value in _snapshot(obj).items()}
             pending.append(("delete", obj, before))
+
+
+def name_next_update(obj, action):
+    """Record the next flushed change of ``obj`` as ``action`` (e.g. "approve") instead of
+    "update": one entry, with its before and after, that says what the change was. ``action``
+    None: "update" again (the change was not made)."""
+    info = inspect(obj).info
+    if action is None:
+        info.pop(_ACTION_KEY, None)
+    else:
+        info[_ACTION_KEY] = action
 
 
 def _after_flush(session, flush_context):

@@ -85,6 +85,7 @@ LABELS = {
     "submitted_by": _l("Submitted by"),
     "reviewed_at": _l("Reviewed at"),
     "reject_reason": _l("Reason for rejection"),
+    "review_note": _l("Reviewer's note"),
     "need": _l("Need"),
     "project": _l("Project"),
     "project.title": _l("Project"),

@@ -248,7 +248,7 @@ def _rejection_needs_reason(rec, pk):
         yield "reject_reason", _l("Give the reason for the rejection")
 
 
-for _table in ("need", "resource", "project"):
+for _table in ("need", "resource", "project", "project_claim"):
     record_rule(_table)(_rejection_needs_reason)
 
 

@@ -2,13 +2,17 @@
 and the auditor are different people; no role may edit or delete the audit log).
 
 Each resource has two permissions, ``can_read`` and ``can_write`` (views/base.py maps FAB's
-methods onto them); ``sync_roles`` makes the database match this table exactly.
+methods onto them), and a record that is approved (``REVIEWED``) a third, ``can_review``: approve
+or reject it (app/approvals/); ``sync_roles`` makes the database match this table exactly.
 """
 from flask_babel import lazy_gettext as _l
 
 BUSINESS = ["Area", "Unit", "UnitCheckin", "Agreement", "PartyMember", "MemberCheckin", "Need", "Resource",
             "Project", "ProjectClaim", "ServiceRecord", "Evaluation", "Meeting", "AgendaItem", "Resolution",
             "UnitReport"]
+# Records approved or rejected by a reviewer (models.lists.ApprovalMixin).
+REVIEWED = ["Need", "Resource", "Project", "ProjectClaim"]
+REVIEW = "can_review"
 REFERENCE = ["GradeOption", "MeetingType", "PostCategory", "ServiceQuota", "Setting"]
 PERSONAL_DATA = ("can_view", "PersonalData")
 # Every signed-in user may edit their own profile and password.
@@ -30,14 +34,20 @@ def _write(*resources):
     return [("can_read", r) for r in resources] + [("can_write", r) for r in resources]
 
 
+def _review(*resources):
+    return [(REVIEW, r) for r in resources]
+
+
 ROLES = {
     "Admin": _write(*REFERENCE, "Area") + _read(*BUSINESS),
     "SecurityAdmin": SECURITY_VIEWS + _write("UserScope", "LoginGuard") + _read("Area", "Unit"),
     "OrgDept": _read(*BUSINESS, *REFERENCE)
     + _write("Unit", "UnitCheckin", "Agreement", "MemberCheckin", "Evaluation") + [PERSONAL_DATA],
     "Auditor": _read(*BUSINESS, *REFERENCE, "AuditLog"),
-    "StreetAdmin": _write(*BUSINESS) + _read(*REFERENCE),
-    "CommunityAdmin": _write(*BUSINESS) + _read(*REFERENCE),
+    # Street and community administrators review what is submitted in their area (four eyes:
+    # never their own submission, app/core/approvals.py).
+    "StreetAdmin": _write(*BUSINESS) + _review(*REVIEWED) + _read(*REFERENCE),
+    "CommunityAdmin": _write(*BUSINESS) + _review(*REVIEWED) + _read(*REFERENCE),
     "UnitLiaison": _read("Unit", "UnitCheckin", "Agreement", "PartyMember", "MemberCheckin", "Project",
                          "ServiceRecord", "Evaluation", "Meeting", "AgendaItem", "Resolution", "Need")
     + _write("Resource", "ProjectClaim", "UnitReport") + _read(*REFERENCE),

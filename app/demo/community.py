@@ -50,6 +50,8 @@ def build_lists(ctx, index, community, area):
         ), index=index + p)
         projects.append(project)
         if project.status == "approved":
-            ctx.session.add(ProjectClaim(project=project, unit=unit, claimed_on=starts_on))
+            # Accepted as migration 0018 takes claims made before they were reviewed.
+            ctx.session.add(ProjectClaim(project=project, unit=unit, claimed_on=starts_on, status="approved",
+                                         reviewed_by="system"))
     ctx.session.add_all(projects)
     return [p for p in projects if p.status == "approved"]

@@ -29,7 +29,7 @@ def build_members(ctx, community, area, homes, id_cards, projects):
         _add_services(ctx, member, home, status, first_day, projects, verifiers)
         if projects and status == "confirmed" and ctx.rng.random() < 0.05:
             ctx.session.add(ProjectClaim(project=ctx.rng.choice(projects), member=member,
-                                         claimed_on=ctx.past_day(60, 1)))
+                                         claimed_on=ctx.past_day(60, 1), status="approved", reviewed_by="system"))
         _add_evaluation(ctx, member, status)
     _add_unit_services(ctx, community, area, verifiers)
 
