@@ -192,7 +192,7 @@ def test_a_code_is_not_accepted_twice_and_a_recovery_code_works_once(app, worker
 
 
 def test_the_code_form_waits_five_minutes(app, worker):
-    secret, _codes = enrol(app, WORKER)
+    enrol(app, WORKER)
     browser = Browser(app)
     browser.login(WORKER)
     with browser.client.session_transaction() as stored:
