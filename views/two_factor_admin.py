@@ -6,6 +6,8 @@ is audited ``denied``.
 
 Permissions (app/core/roles.py): ``can_read`` and ``can_reset`` on ``TwoFactorAccounts``, for the
 security administrator only."""
+from typing import ClassVar
+
 from flask import abort, flash, redirect, url_for
 from flask_appbuilder import BaseView, expose
 from flask_appbuilder.security.decorators import has_access
@@ -33,7 +35,7 @@ class TwoFactorAccountsView(BaseView):
     route_base = "/two-factor-accounts"
     default_view = "index"
     class_permission_name = "TwoFactorAccounts"
-    method_permission_name = {"index": "read", "reset": "reset"}
+    method_permission_name: ClassVar[dict] = {"index": "read", "reset": "reset"}
 
     @expose("/")
     @has_access
