@@ -7,7 +7,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from flask_migrate import upgrade
 
-from app.core import audit_keys
+from app.core import audit_keys, two_factor
 from app.core.actor import acting_as
 from app.core.audit import record_event
 from app.core.audit_chain import ArchiveRefused, archive_entries
@@ -133,6 +133,18 @@ def reset_password_command(username, password):
         account.password = hash_password(password)
         _commit_or_refuse()
     click.echo(f"Password of {username} reset; it must be changed at the next login.")
+
+
+@gongjian_cli.command("reset-2fa")
+@click.option("--username", required=True)
+def reset_two_factor_command(username):
+    """Remove an account's second factor (lost phone and recovery codes): the only way for a
+    privileged account's (app/core/duties.py). It enrols anew at its next login if its roles
+    require it. Audited ``2fa_reset``."""
+    with acting_as(None, via="cli"):
+        account = _account(username)
+        two_factor.reset(account)
+    click.echo(f"Two-factor authentication of {username} reset.")
 
 
 def _commit_or_refuse():

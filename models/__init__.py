@@ -24,6 +24,7 @@ from .reminder import (  # noqa: F401,E402
                        ReminderRule,
 )
 from .service import ServiceRecord  # noqa: F401
+from .two_factor import RecoveryCode, TwoFactor  # noqa: F401
 from .unit import PARTY_ORG_TYPES, UNIT_TYPES, Unit  # noqa: F401
 from .unit_report import UnitReport  # noqa: F401
 from .user_scope import UserScope  # noqa: F401

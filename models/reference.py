@@ -59,4 +59,8 @@ DEFAULT_SETTINGS = {
     "password_expiry_days": ("90", _l("Days after which a password must be changed (0: never)")),
     "captcha_after_failures": ("3", _l("Failed logins (from one address or for one user name, within the "
                                        "lockout window) after which the login asks for a captcha")),
+    # Two-factor authentication (app/core/two_factor.py): the roles whose accounts must enrol.
+    "two_factor_roles": ("Admin,SecurityAdmin,Auditor,OrgDept",
+                         _l("Roles whose accounts must use two-factor authentication (comma-separated role "
+                            "names, e.g. Admin,SecurityAdmin,Auditor,OrgDept; empty: none)")),
 }

@@ -196,6 +196,10 @@ def make_app(tmp_dir, database_url=None, **overrides):
         "CELERY_BROKER_URL": f"sqla+sqlite:///{tmp_dir}/celery-broker.sqlite",
         "CELERY_RESULT_BACKEND": f"db+sqlite:///{tmp_dir}/celery-results.sqlite",
         "DEMO_PASSWORD": PASSWORD,
+        # The fixtures' accounts (auditor, admin...) are not made to enrol a second factor, as they
+        # are not made to change their password (the testing environment's default, said here);
+        # tests/test_two_factor.py turns it on.
+        "TWO_FACTOR_ENFORCED": False,
         **overrides,
     }
     from config import engine_options

@@ -19,7 +19,8 @@ from views.base import GongjianBaseView
 # issue 14's other parts).
 LOGIN_ACTIONS = ("login", "login_failed", "login_refused_locked", "login_refused_password_change", "lockout",
                  "logout", "forced_logout", "session_ended", "2fa_failed", "captcha_failed", "password_changed",
-                 "password_change_failed")
+                 "password_change_failed", "login_refused_two_factor", "2fa_enrolled", "2fa_disabled", "2fa_reset",
+                 "2fa_recovery_codes", "2fa_recovery_used")
 def _details(changes):
     try:
         details = json.loads(changes) if changes else {}

@@ -51,6 +51,8 @@ from views.reminder import ReminderDeliveryApi, ReminderDeliveryView, ReminderRu
 from views.report import ReportApi, ReportView
 from views.service import ServiceRecordApi, ServiceRecordView
 from views.sessions import MySessionsView, OnlineSessionsView
+from views.two_factor import TwoFactorView
+from views.two_factor_admin import TwoFactorAccountsView
 from views.unit import UnitApi, UnitView
 from views.unit_report import UnitReportApi, UnitReportView
 from views.user_scope import LockedAccountView, UserScopeApi, UserScopeView
@@ -126,6 +128,16 @@ MENU += [
     ]),
     ("Audit", _l("Audit"), "fa-shield-halved", [
         (LoginLogView, "LoginLog", _l("Login log"), "fa-right-to-bracket"),
+    ]),
+]
+
+# Two-factor authentication (issue 14; views/two_factor.py, views/two_factor_admin.py).
+MENU += [
+    ("Personal", _l("My work"), "fa-user-clock", [
+        (TwoFactorView, "MyTwoFactor", _l("Two-factor authentication"), "fa-mobile-screen"),
+    ]),
+    ("Security", _l("Security"), "fa-cogs", [
+        (TwoFactorAccountsView, "TwoFactorAccounts", _l("Two-factor accounts"), "fa-mobile-screen"),
     ]),
 ]
 

@@ -35,10 +35,11 @@ from marshmallow.validate import Length
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo
 
-from app.core import captcha, passwords
+from app.core import captcha, passwords, two_factor
 from app.core.actor import acting_as, current_request_id
 from app.core.audit import record_event
 from app.extensions import db
+from views.two_factor import CODE_NEEDED, ENROL_ON_SCREEN, ENROLMENT_HELD, SECOND_FACTOR_HELD, hold_for_code
 
 CAPTCHA_KEY = "gongjian_captcha"  # the id of the challenge the login form shows
 CAPTCHA_NEEDED = "gongjian_captcha_needed"  # the user name typed needs one (not known at GET)
@@ -123,6 +124,10 @@ class GongjianAuthDBView(AuthDBView):
                 flash(str(CAPTCHA_WRONG if form.captcha.data else CAPTCHA_WANTED), "warning")
                 return redirect(self.appbuilder.get_url_for_login_with(next_url))
             user = self.appbuilder.sm.auth_user_db(username, form.password.data)
+            held = request.environ.pop(SECOND_FACTOR_HELD, None)
+            if not user and held is not None:  # the password is right: now the code (views/two_factor.py)
+                session.pop(CAPTCHA_NEEDED, None)
+                return hold_for_code(held[1], next_url)
             if not user:
                 if captcha.required(username, request.remote_addr):
                     session[CAPTCHA_NEEDED] = True
@@ -201,6 +206,21 @@ class GongjianSecurityApi(SecurityApi):
         return self.response(403, message={"password": [str(reason)]},
                              password_change_url=url_for(f"{type(self).__name__}.change_password"))
 
+    def _held_back(self):
+        """Why auth_user_db (views/security.py) held back a login whose password was right: the
+        second factor missing or wrong (401 naming totp), a password to change first (403 naming
+        password), a second factor to set up first (403 naming totp); None if it did not."""
+        second_factor = request.environ.pop(SECOND_FACTOR_HELD, None)
+        if second_factor is not None:
+            why = CODE_NEEDED if second_factor[0] == "needed" else two_factor.WRONG_CODE
+            return self.response(401, message={"totp": [str(why)]})
+        held_back = request.environ.pop(PASSWORD_CHANGE_HELD, None)
+        if held_back is not None:
+            return self._must_change(held_back)
+        if request.environ.pop(ENROLMENT_HELD, None) is not None:
+            return self.response(403, message={"totp": [str(ENROL_ON_SCREEN)]})
+        return None
+
     def _needs_captcha(self):
         return self.response(400, message={"captcha": [str(CAPTCHA_API)]},
                              captcha_url=url_for(f"{type(self).__name__}.new_captcha"))
@@ -214,7 +234,11 @@ class GongjianSecurityApi(SecurityApi):
           description: >-
             After repeated failed logins a captcha is needed (400 naming captcha: GET
             /api/v1/security/captcha); an account that must change its password gets 403 naming
-            password (POST /api/v1/security/password).
+            password (POST /api/v1/security/password). An account with two-factor authentication
+            sends totp, the current code of its authenticator app or an unused recovery code (401
+            naming totp when it is missing or wrong; a wrong one counts toward the lockout); an
+            account whose role requires it and that has not set it up gets 403 naming totp (set it
+            up on the screens first).
           requestBody:
             required: true
             content:
@@ -228,6 +252,7 @@ class GongjianSecurityApi(SecurityApi):
                     refresh: {type: boolean}
                     captcha_id: {type: string}
                     captcha: {type: string}
+                    totp: {type: string, description: "second factor: a 6-digit code or a recovery code"}
           responses:
             200:
               description: Tokens
@@ -249,6 +274,9 @@ class GongjianSecurityApi(SecurityApi):
         if not isinstance(payload, dict):
             return self.response_400(message="Request payload is not JSON")
         captcha_id, answer = payload.pop("captcha_id", None), payload.pop("captcha", None)
+        code = payload.pop("totp", None)
+        if code is not None and not (isinstance(code, str) and len(code) <= 32):
+            return self.response_400(message={"totp": [str(two_factor.WRONG_CODE)]})
         try:
             login_payload = login_post.load(payload)
         except ValidationError as error:
@@ -258,11 +286,9 @@ class GongjianSecurityApi(SecurityApi):
         username = login_payload["username"]
         if not _captcha_passed(username, captcha_id, answer):
             return self._needs_captcha()
-        user = self.appbuilder.sm.auth_user_db(username, login_payload["password"])
+        user = self.appbuilder.sm.auth_user_db(username, login_payload["password"], second_factor=code or None)
         if not user:
-            # auth_user_db (views/security.py) says who got the password right but must change it
-            held_back = request.environ.pop(PASSWORD_CHANGE_HELD, None)
-            return (self._must_change(held_back) if held_back is not None else None) or self.response_401()
+            return self._held_back() or self.response_401()
         tokens = {API_SECURITY_ACCESS_TOKEN_KEY: create_access_token(identity=str(user.id), fresh=True)}
         if login_payload.get("refresh"):
             tokens[API_SECURITY_REFRESH_TOKEN_KEY] = create_refresh_token(identity=str(user.id))

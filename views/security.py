@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, logout_user
 from sqlalchemy import select
 
-from app.core import passwords, sessions
+from app.core import passwords, sessions, two_factor
 from app.core.audit import record_event
 from app.extensions import db
 from models import LoginGuard
@@ -30,6 +30,7 @@ from views.security_display import (
     GongjianRoleModelView,
     GongjianUserDBModelView,
 )
+from views.two_factor import ENROLMENT_HELD, SECOND_FACTOR_HELD, TwoFactorLoginView, install_forced_enrolment
 
 
 def _lockout_settings():
@@ -61,6 +62,7 @@ class GongjianSecurityManager(SecurityManager):
         gets the same limit."""
         super().register_views()
         self.appbuilder.add_view_no_menu(PasswordChangeView())
+        self.appbuilder.add_view_no_menu(TwoFactorLoginView())
         if self.is_auth_limited:
             for view in self.appbuilder.baseviews:
                 if isinstance(view, SecurityApi):
@@ -87,42 +89,102 @@ class GongjianSecurityManager(SecurityManager):
         ).all()
         return {(view, permission) for view, permission in rows}
 
-    def auth_user_db(self, username, password, for_password_change=False):
+    def auth_user_db(self, username, password, for_password_change=False, second_factor=None):
         """``for_password_change``: the owner proves who they are to change their password
         (views/password.py), which opens no session. Nor does an API login of an account that must
-        change its password first: the request's ``PASSWORD_CHANGE_HELD`` holds it (the API answers 403)."""
+        change its password first: the request's ``PASSWORD_CHANGE_HELD`` holds it (the API answers 403).
+        An account with a second factor (app/core/two_factor.py) needs a right ``second_factor``
+        too: without one, the request's ``SECOND_FACTOR_HELD`` holds it ("needed": the screen asks
+        for the code, views/two_factor.py); a wrong one ("wrong") is audited and counts toward the
+        lockout like a wrong password. An API login of an account that must enrol and has not is
+        held too (``ENROLMENT_HELD``; the API answers 403)."""
         user = self.find_user(username=username) if username else None
         guard = db.session.get(LoginGuard, user.id) if user is not None else None
         now = utcnow()
-        if guard is not None and guard.locked_until is not None and guard.locked_until > now:
-            record_event("login_refused_locked", "ab_user", user.id, summary=username,
-                         details=sessions.login_details())
-            self._say_locked(guard)
+        if self._refused_while_locked(user, guard, now, username):
             return None
         authenticated = super().auth_user_db(username, password)
-        if authenticated is not None:
+        if authenticated is None:
+            record_event("login_failed", "ab_user", getattr(user, "id", None), summary=(username or "")[:64],
+                         details=sessions.login_details())
+            if user is not None:
+                self._count_failure(user, guard, now)
+            return None
+        enrolled = two_factor.is_enrolled(authenticated)
+        if for_password_change:
+            # the password alone does not forgive failed second-factor codes
+            if guard is not None and not enrolled:
+                db.session.delete(guard)
+            db.session.commit()
+            return authenticated
+        if enrolled and second_factor is None:
+            if has_request_context():
+                request.environ[SECOND_FACTOR_HELD] = ("needed", authenticated)
+            db.session.commit()
+            return None
+        if enrolled and not two_factor.verify(authenticated, second_factor):
+            if has_request_context():
+                request.environ[SECOND_FACTOR_HELD] = ("wrong", authenticated)
+            self._second_factor_failed(authenticated, guard, now)
+            return None
+        if self._held_back_on_the_api(authenticated, username):
             if guard is not None:
                 db.session.delete(guard)
-            if for_password_change or self._held_back_for_password_change(authenticated, username):
-                db.session.commit()
-                return authenticated if for_password_change else None
-            sessions.remember_login(authenticated.id)  # a session row; the last-login notice
-            record_event("login", "ab_user", authenticated.id, summary=username, user=authenticated,
-                         details=sessions.login_details())
-            return authenticated
-        record_event("login_failed", "ab_user", getattr(user, "id", None), summary=(username or "")[:64],
-                     details=sessions.login_details())
-        if user is not None:
-            self._count_failure(user, guard, now)
-        return None
+            db.session.commit()
+            return None
+        return self._complete_login(authenticated, guard)
+
+    def second_factor_login(self, user, code):
+        """The login's second step on the screen (views/two_factor.py): ``user``'s password was
+        right; a right ``code`` completes the login (returns the account), a wrong one is audited
+        and counted toward the lockout (None); a locked account is refused."""
+        guard = db.session.get(LoginGuard, user.id)
+        now = utcnow()
+        if self._refused_while_locked(user, guard, now, user.username):
+            return None
+        if not two_factor.verify(user, code):
+            self._second_factor_failed(user, guard, now)
+            return None
+        return self._complete_login(user, guard)
+
+    def is_locked(self, user_id):
+        guard = db.session.get(LoginGuard, user_id)
+        return guard is not None and guard.locked_until is not None and guard.locked_until > utcnow()
+
+    def _refused_while_locked(self, user, guard, now, username):
+        if guard is None or guard.locked_until is None or guard.locked_until <= now:
+            return False
+        record_event("login_refused_locked", "ab_user", user.id, summary=username, details=sessions.login_details())
+        self._say_locked(guard)
+        return True
+
+    def _complete_login(self, user, guard):
+        """Every factor is right: the failures are forgiven, the session row opens, the login is audited."""
+        if guard is not None:
+            db.session.delete(guard)
+        sessions.remember_login(user.id)  # a session row; the last-login notice
+        record_event("login", "ab_user", user.id, summary=user.username, user=user, details=sessions.login_details())
+        return user
+
+    def _second_factor_failed(self, user, guard, now):
+        record_event("2fa_failed", "ab_user", user.id, summary=user.username, details=sessions.login_details())
+        self._count_failure(user, guard, now)
 
     @staticmethod
-    def _held_back_for_password_change(user, username):
-        if not (has_request_context() and request.path.startswith("/api/")) or passwords.change_reason(user) is None:
+    def _held_back_on_the_api(user, username):
+        """An API login of an account that must change its password, or enrol a second factor,
+        first: no token (the request's environ, not the app context's g, says why)."""
+        if not (has_request_context() and request.path.startswith("/api/")):
             return False
-        request.environ[PASSWORD_CHANGE_HELD] = user  # this request's, not the app context's (g)
-        record_event("login_refused_password_change", "ab_user", user.id, summary=username)
-        return True
+        if passwords.change_reason(user) is not None:
+            request.environ[PASSWORD_CHANGE_HELD] = user
+            record_event("login_refused_password_change", "ab_user", user.id, summary=username)
+            return True
+        if two_factor.required_for(user) and not two_factor.is_enrolled(user):
+            request.environ[ENROLMENT_HELD] = user
+            record_event("login_refused_two_factor", "ab_user", user.id, summary=username)
+            return True
+        return False
 
     def on_user_logout(self, user):
         # the cookie, any copy of it, and the account's API tokens
@@ -183,6 +245,8 @@ def install_web_hardening(app):
     # An account that must change its password goes to the form first (after the check above:
     # an ended session is signed out). Its history and age: app/core/passwords.py's session hook.
     install_forced_change(app)
+    # Then an account that must use a second factor and has none enrols (views/two_factor.py).
+    install_forced_enrolment(app)
 
     @app.after_request
     def _security_headers(response):

@@ -2,7 +2,7 @@
 
 Their foreign keys say ``ON DELETE CASCADE``, which PostgreSQL does; SQLite (foreign keys off, as
 here) does not, and may give the next account the same id — which would then inherit the removed
-account's lock, epoch, sessions and password history. A session hook deletes them on every path.
+account's lock, epoch, sessions, password history and second factor. A session hook deletes them on every path.
 """
 from flask_appbuilder.security.sqla.models import User
 from sqlalchemy import delete
@@ -11,11 +11,12 @@ from app.extensions import listen_once
 from models.account_epoch import AccountEpoch
 from models.login_guard import LoginGuard
 from models.password_record import AccountPassword, PasswordHistory
+from models.two_factor import RecoveryCode, TwoFactor
 from models.user_session import UserSession
 
 __all__ = ["ACCOUNT_TABLES", "install", "remove_account_rows"]
 
-ACCOUNT_TABLES = (UserSession, AccountPassword, PasswordHistory, LoginGuard, AccountEpoch)
+ACCOUNT_TABLES = (UserSession, AccountPassword, PasswordHistory, LoginGuard, AccountEpoch, TwoFactor, RecoveryCode)
 
 
 def remove_account_rows(session, flush_context, instances):

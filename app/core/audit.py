@@ -40,6 +40,8 @@ NEVER_AUDITED = {
     "account_password",  # a password's age and forced change: told by the password_changed entries
     "password_history",  # earlier password hashes: hashes never reach the log
     "captcha_challenge",  # a captcha's expected answer (as an HMAC), used once: told by captcha_failed
+    "two_factor",  # a TOTP secret must never reach the log: told by the 2fa_* entries
+    "recovery_code",  # recovery codes (as HMACs), used once: told by the 2fa_* entries
 }
 
 

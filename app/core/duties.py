@@ -31,6 +31,7 @@ __all__ = [
     "check_account_writes",
     "check_password_reset",
     "check_scope_row",
+    "check_two_factor_reset",
     "install",
     "is_privileged",
     "refusal",
@@ -48,6 +49,7 @@ PRIVILEGED_ALONE = _l(
 PRIVILEGED_ACCOUNT = _l(
     "The account of a system administrator, security administrator or auditor is changed, reset or "
     "removed on the command line only")
+OWN_TWO_FACTOR = _l("Your own second factor is managed on your two-factor authentication page")
 # What a person may not change on a privileged account (its name, e-mail, login counters may change).
 GUARDED_COLUMNS = ("roles", "password", "active", "username")
 
@@ -112,6 +114,19 @@ def check_password_reset(account):
     person = acting_person()
     if person is not None and account.id != person.id and is_privileged(role.name for role in account.roles):
         raise DutiesRefused({"password": [PRIVILEGED_ACCOUNT]})
+
+
+def check_two_factor_reset(account):
+    """Raise :class:`DutiesRefused` if the acting person may not reset ``account``'s second factor:
+    a person on a screen resets only another account's, and never a privileged one's (the
+    security administrator could otherwise let themselves into the auditor's account)."""
+    person = acting_person()
+    if person is None:
+        return
+    if account.id == person.id:
+        raise DutiesRefused({"two_factor": [OWN_TWO_FACTOR]})
+    if is_privileged(role.name for role in account.roles):
+        raise DutiesRefused({"two_factor": [PRIVILEGED_ACCOUNT]})
 
 
 def check_scope_row(row):

@@ -73,6 +73,12 @@ for _role in ("Admin", "SecurityAdmin", "OrgDept", "Auditor", "StreetAdmin", "Co
     ROLES[_role] = ROLES[_role] + _read("MySessions")
 ROLES["SecurityAdmin"] = ROLES["SecurityAdmin"] + _read("OnlineSessions") + [("can_force_logout", "OnlineSessions")]
 ROLES["Auditor"] = ROLES["Auditor"] + _read("LoginLog")
+# Two-factor authentication (issue 14): every working role's menu entry to its own page (the pages
+# are self-service, like the password change); the security administrator alone lists the accounts
+# that set it up and resets a business account's (views/two_factor_admin.py).
+for _role in ("Admin", "SecurityAdmin", "OrgDept", "Auditor", "StreetAdmin", "CommunityAdmin", "UnitLiaison"):
+    ROLES[_role] = ROLES[_role] + _read("MyTwoFactor")
+ROLES["SecurityAdmin"] = ROLES["SecurityAdmin"] + _read("TwoFactorAccounts") + [("can_reset", "TwoFactorAccounts")]
 ROLE_LABELS = {
     "Admin": _l("System administrator"),
     "SecurityAdmin": _l("Security administrator"),
