@@ -54,7 +54,7 @@ ENROLLED = _l("Two-factor authentication is set up")
 
 
 class CodeForm(DynamicForm):
-    code = StringField(_l("Code"), validators=[DataRequired(), Length(max=32)])
+    code = StringField(_l("Verification code"), validators=[DataRequired(), Length(max=32)])
 
 
 def hold_for_code(user, next_url):

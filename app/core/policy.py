@@ -32,6 +32,7 @@ PERSONAL_FIELDS = {
     "unit": {"liaison_phone": PHONE},
     "agreement": {"liaison_phone": PHONE},
     "ab_user": {"password": SECRET},
+    "password_history": {"password_hash": SECRET},
 }
 
 # Columns whose names look personal but are not, and why (the registry test reads this).
@@ -39,6 +40,8 @@ NOT_PERSONAL = {
     ("unit", "address"): "a resident unit's office address is public information",
     ("ab_user", "email"): "an account's work e-mail, shown only on the security admin's account screens",
     ("audit_log", "client_addr"): "the client IP of an audit entry (Cybersecurity Law art. 21), read by auditors",
+    ("user_session", "client_addr"): "the address a login session came from, shown to its owner and the security "
+                                     "admin (Cybersecurity Law art. 21)",
     ("ab_register_user", "email"): "FAB's self-registration table (registration is off)",
     ("ab_register_user", "password"): "FAB's self-registration table (registration is off)",
 }
