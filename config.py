@@ -50,6 +50,8 @@ class Config:
         self.SECRET_KEY = env("SECRET_KEY", DEMO_SECRET_KEY)
         # Key of the HMAC used to match duplicate ID-card numbers; derived from SECRET_KEY unless set.
         self.PERSONAL_DATA_HASH_KEY = env("GONGJIAN_HASH_KEY", self.SECRET_KEY)
+        # Key that encrypts the TOTP secrets at rest (app/core/two_factor.py); SECRET_KEY if unset.
+        self.TWO_FACTOR_KEY = env("GONGJIAN_TWO_FACTOR_KEY")
         self.DEMO_PASSWORD = env("GONGJIAN_DEMO_PASSWORD", DEMO_PASSWORD)
 
         self.SQLALCHEMY_DATABASE_URI = env(

@@ -52,12 +52,14 @@ def audit_count(app, action, summary):
 
 
 def second_factor(app, username):
-    """(secret, confirmed, last step used) of the account's second factor, or None."""
+    """(secret, confirmed, last step used) of the account's second factor, or None; the secret
+    as the server decrypts it."""
+    from app.core.two_factor import _open
     from models import TwoFactor
 
     with app.app_context():
         row = db.session.get(TwoFactor, user(app, username).id)
-        found = None if row is None else (row.secret, row.confirmed_at is not None, row.last_used_step)
+        found = None if row is None else (_open(row.secret), row.confirmed_at is not None, row.last_used_step)
         db.session.remove()
         return found
 
@@ -364,3 +366,40 @@ def test_the_command_line_resets_any_account_and_the_rows_go_with_the_account(ap
         assert db.session.execute(select(func.count()).select_from(RecoveryCode).where(
             RecoveryCode.user_id == chief)).scalar_one() == 0
         db.session.remove()
+
+
+def test_the_secret_is_encrypted_at_rest_and_void_under_another_key(app, worker):
+    """A copy of the database does not give the codes: the stored secret is not the secret, and
+    under another key (SECRET_KEY or TWO_FACTOR_KEY changed) no code fits."""
+    from models import TwoFactor
+
+    secret, _codes = enrol(app, WORKER)
+    with app.app_context():
+        stored = db.session.get(TwoFactor, user(app, WORKER).id).secret
+        db.session.remove()
+    assert secret not in stored and len(stored) > 100
+    assert api_login(app, WORKER, totp=code(secret, 1)).status_code == 200
+    app.config["TWO_FACTOR_KEY"] = "another key altogether, as after a careless rotation"
+    try:
+        assert api_login(app, WORKER, totp=code(secret, 2)).status_code == 401
+    finally:
+        app.config["TWO_FACTOR_KEY"] = None
+
+
+def test_the_password_change_api_asks_an_enrolled_account_for_its_second_factor(app, worker):
+    """The password alone does not change the password of an account with a second factor: it
+    would take the account from its owner without the code."""
+    secret, _codes = enrol(app, WORKER)
+    body = {"username": WORKER, "old_password": PASSWORD, "new_password": "Another-Passw0rd!"}
+    client = app.test_client()
+    missing = client.post("/api/v1/security/password", json=body)
+    assert missing.status_code == 401 and "totp" in missing.json["message"]
+    wrong = client.post("/api/v1/security/password", json={**body, "totp": "000000" if code(secret) != "000000"
+                                                                       else "111111"})
+    assert wrong.status_code == 401 and "totp" in wrong.json["message"]
+    assert audit_count(app, "2fa_failed", WORKER) >= 1
+    changed = client.post("/api/v1/security/password", json={**body, "totp": code(secret, 1)})
+    assert changed.status_code == 200, changed.json
+    # The new password is the account's: it gets as far as the second factor, the old one does not.
+    assert "totp" in api_login(app, WORKER, password="Another-Passw0rd!").json["message"]
+    assert "totp" not in str(api_login(app, WORKER).json["message"])

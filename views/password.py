@@ -75,6 +75,7 @@ class PasswordChangeApiSchema(Schema):
     new_password = fields.String(required=True, validate=Length(min=1, max=1024))
     captcha_id = fields.String(validate=Length(max=64))
     captcha = fields.String(validate=Length(max=32))
+    totp = fields.String(validate=Length(max=32))
 
 
 def change_own_password(account, new_password, field="password"):
@@ -362,6 +363,7 @@ class GongjianSecurityApi(SecurityApi):
                     new_password: {type: string}
                     captcha_id: {type: string}
                     captcha: {type: string}
+                    totp: {type: string, description: "the second factor of an account that has one"}
           responses:
             200:
               description: Changed; every session and token of the account ended
@@ -376,8 +378,11 @@ class GongjianSecurityApi(SecurityApi):
             return self.response_400(message=error.messages)
         if not _captcha_passed(data["username"], data.get("captcha_id"), data.get("captcha")):
             return self._needs_captcha()
-        account = self.appbuilder.sm.auth_user_db(data["username"], data["old_password"], for_password_change=True)
+        account = self.appbuilder.sm.auth_user_db(data["username"], data["old_password"], for_password_change=True,
+                                                  second_factor=data.get("totp") or None)
         if account is None:
+            if request.environ.get(SECOND_FACTOR_HELD) is not None:  # an account with a second factor
+                return self._held_back()
             return self.response(401, message={"old_password": [str(WRONG_LOGIN)]})
         try:
             change_own_password(account, data["new_password"], field="new_password")

@@ -91,7 +91,8 @@ class GongjianSecurityManager(SecurityManager):
 
     def auth_user_db(self, username, password, for_password_change=False, second_factor=None):
         """``for_password_change``: the owner proves who they are to change their password
-        (views/password.py), which opens no session. Nor does an API login of an account that must
+        (views/password.py: the password and, when enrolled, the second factor), which opens no
+        session. Nor does an API login of an account that must
         change its password first: the request's ``PASSWORD_CHANGE_HELD`` holds it (the API answers 403).
         An account with a second factor (app/core/two_factor.py) needs a right ``second_factor``
         too: without one, the request's ``SECOND_FACTOR_HELD`` holds it ("needed": the screen asks
@@ -111,9 +112,8 @@ class GongjianSecurityManager(SecurityManager):
                 self._count_failure(user, guard, now)
             return None
         enrolled = two_factor.is_enrolled(authenticated)
-        if for_password_change:
-            # the password alone does not forgive failed second-factor codes
-            if guard is not None and not enrolled:
+        if for_password_change and not enrolled:
+            if guard is not None:
                 db.session.delete(guard)
             db.session.commit()
             return authenticated
@@ -127,6 +127,11 @@ class GongjianSecurityManager(SecurityManager):
                 request.environ[SECOND_FACTOR_HELD] = ("wrong", authenticated)
             self._second_factor_failed(authenticated, guard, now)
             return None
+        if for_password_change:  # the password and the second factor: the owner, without a session
+            if guard is not None:
+                db.session.delete(guard)
+            db.session.commit()
+            return authenticated
         if self._held_back_on_the_api(authenticated, username):
             if guard is not None:
                 db.session.delete(guard)

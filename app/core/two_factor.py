@@ -16,9 +16,11 @@ authenticator app) asked after the password, with ten single-use recovery codes.
 * :func:`reset` — the second factor removed, to enrol anew: by the command line for any account,
   by the security administrator on a screen for a business account only (app/core/duties.py).
 
-The secret is kept as it is (models/two_factor.py says why) and never leaves the server but on
-its owner's enrolment page.
+The secret is kept encrypted (Fernet under a key derived from TWO_FACTOR_KEY, else SECRET_KEY:
+changing that key makes every enrolment and recovery code void) and never leaves the server but
+on its owner's enrolment page.
 """
+import base64
 import hashlib
 import hmac
 import secrets
@@ -26,6 +28,7 @@ import time
 
 import pyotp
 import segno
+from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app, g, has_app_context
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, or_, select, update
@@ -110,11 +113,12 @@ def begin_enrolment(user):
     if row is not None and row.confirmed_at is not None:
         raise TwoFactorRefused({"code": [ALREADY_ENROLLED]})
     if row is None:
-        row = TwoFactor(user_id=user.id, secret=pyotp.random_base32(), created_at=utcnow())
+        row = TwoFactor(user_id=user.id, secret=_seal(pyotp.random_base32()), created_at=utcnow())
         db.session.add(row)
         db.session.commit()
-    uri = pyotp.TOTP(row.secret, interval=STEP_SECONDS).provisioning_uri(name=user.username, issuer_name=ISSUER)
-    return row.secret, uri
+    secret = _open(row.secret)
+    uri = pyotp.TOTP(secret, interval=STEP_SECONDS).provisioning_uri(name=user.username, issuer_name=ISSUER)
+    return secret, uri
 
 
 def qr_svg(uri):
@@ -131,8 +135,32 @@ def _digest(user_id, code):
     return hmac.new(key, f"recovery:{user_id}:{_normal(code)}".encode(), hashlib.sha256).hexdigest()
 
 
-def _matching_step(secret, code, last_used):
-    """The time step whose TOTP code is ``code`` within the window and after ``last_used``, or None."""
+def _cipher():
+    """Fernet under a key derived from TWO_FACTOR_KEY (else SECRET_KEY): the secrets at rest."""
+    config = current_app.config
+    key = (config.get("TWO_FACTOR_KEY") or config["SECRET_KEY"]).encode("utf-8")
+    derived = hmac.new(key, b"gongjian two-factor secrets", hashlib.sha256).digest()
+    return Fernet(base64.urlsafe_b64encode(derived))
+
+
+def _seal(secret):
+    return _cipher().encrypt(secret.encode("ascii")).decode("ascii")
+
+
+def _open(sealed):
+    """The plain secret, or None when it cannot be decrypted (the key changed): no code fits."""
+    try:
+        return _cipher().decrypt(sealed.encode("ascii")).decode("ascii")
+    except (InvalidToken, ValueError):
+        return None
+
+
+def _matching_step(sealed, code, last_used):
+    """The time step whose TOTP code is ``code`` within the window and after ``last_used``, or
+    None; ``sealed`` is the stored (encrypted) secret."""
+    secret = _open(sealed)
+    if secret is None:
+        return None
     totp = pyotp.TOTP(secret, interval=STEP_SECONDS)
     now = int(time.time()) // STEP_SECONDS
     for step in range(now - VALID_WINDOW, now + VALID_WINDOW + 1):

@@ -21,7 +21,7 @@ def upgrade():
     op.create_table(
         "two_factor",
         sa.Column("user_id", sa.Integer(), sa.ForeignKey("ab_user.id", ondelete="CASCADE"), primary_key=True),
-        sa.Column("secret", sa.String(64), nullable=False),
+        sa.Column("secret", sa.String(255), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("confirmed_at", sa.DateTime(), nullable=True),
         sa.Column("last_used_step", sa.BigInteger(), nullable=True),
