@@ -161,7 +161,11 @@ class Config:
         # A refresh token lasts a working day (FAB: 30 days); logout, lockout and account changes
         # end it sooner (app/core/sessions.py).
         self.JWT_REFRESH_TOKEN_EXPIRES = timedelta(hours=env_int("GONGJIAN_REFRESH_TOKEN_HOURS", 12))
-        self.RATELIMIT_STORAGE_URI = env("GONGJIAN_RATELIMIT_STORAGE", "memory://")
+        # The login throttle's counters: shared by every web process in production when the broker
+        # is Redis (per-process memory would let N processes allow N times the limit).
+        shared = self.CELERY_BROKER_URL if self.GONGJIAN_ENV == "production" and \
+            self.CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "memory://"
+        self.RATELIMIT_STORAGE_URI = env("GONGJIAN_RATELIMIT_STORAGE", shared)
         self.CONTENT_SECURITY_POLICY = env(
             "GONGJIAN_CSP", "frame-ancestors 'self'; object-src 'none'; base-uri 'self'; form-action 'self'")
 

@@ -68,6 +68,23 @@ def test_production_starts_with_strong_key_and_no_swagger(tmp_path, monkeypatch)
     app = create_app()
     assert app.config["FAB_API_SWAGGER_UI"] is False
     assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["RATELIMIT_STORAGE_URI"] == "memory://"  # no Redis broker named
+
+
+def test_production_throttles_logins_in_the_redis_broker(monkeypatch):
+    """Several web processes share one count of login attempts: in production the throttle keeps
+    it in the Redis broker unless told otherwise."""
+    from config import Config
+
+    monkeypatch.setenv("GONGJIAN_ENV", "production")
+    monkeypatch.setenv("CELERY_BROKER_URL", "redis://redis.internal:6379/0")
+    monkeypatch.delenv("GONGJIAN_RATELIMIT_STORAGE", raising=False)
+    assert Config().RATELIMIT_STORAGE_URI == "redis://redis.internal:6379/0"
+    monkeypatch.setenv("GONGJIAN_RATELIMIT_STORAGE", "redis://other:6379/3")
+    assert Config().RATELIMIT_STORAGE_URI == "redis://other:6379/3"
+    monkeypatch.setenv("GONGJIAN_ENV", "demo")
+    monkeypatch.delenv("GONGJIAN_RATELIMIT_STORAGE")
+    assert Config().RATELIMIT_STORAGE_URI == "memory://"
 
 
 def test_form_post_without_csrf_token_is_refused(world, app):
