@@ -152,6 +152,22 @@ def test_login_form_is_throttled_per_address(world, tmp_path, app):
     assert codes == [302, 302, 302, 429, 429]
 
 
+def test_captchas_are_throttled_per_address_like_the_login(world, tmp_path, app):
+    """GET /api/v1/security/captcha stores a challenge: without the login's limit anyone could fill
+    the table."""
+    import time
+
+    import time_machine
+
+    throttled = make_app(tmp_path, app.config["SQLALCHEMY_DATABASE_URI"], RATELIMIT_ENABLED=True,
+                         AUTH_RATE_LIMIT="3 per minute")
+    standstill = datetime.fromtimestamp((time.time() // 60 + 1) * 60 + 5, UTC)
+    with time_machine.travel(standstill, tick=False):
+        client = throttled.test_client()
+        codes = [client.get("/api/v1/security/captcha").status_code for _ in range(5)]
+    assert codes == [200, 200, 200, 429, 429]
+
+
 def test_public_role_has_no_permissions(app):
     with app.app_context():
         role = app.appbuilder.sm.find_role("Public")

@@ -58,15 +58,16 @@ class GongjianSecurityManager(SecurityManager):
         return jwt_manager
 
     def register_views(self):
-        """FAB throttles the login form per client address; the API login (and token refresh)
-        gets the same limit."""
+        """FAB throttles the login form per client address; the API login, token refresh, password
+        change and captcha (a GET that stores a challenge: unthrottled, anyone could fill the
+        table) get the same limit."""
         super().register_views()
         self.appbuilder.add_view_no_menu(PasswordChangeView())
         self.appbuilder.add_view_no_menu(TwoFactorLoginView())
         if self.is_auth_limited:
             for view in self.appbuilder.baseviews:
                 if isinstance(view, SecurityApi):
-                    self.limiter.limit(self.auth_rate_limit, methods=["POST"])(view.blueprint)
+                    self.limiter.limit(self.auth_rate_limit, methods=["POST", "GET"])(view.blueprint)
 
     def exist_permission_on_roles(self, view_name, permission_name, role_ids):
         """One query per request for all of the user's permissions, instead of one per menu entry
