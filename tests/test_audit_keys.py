@@ -259,3 +259,26 @@ def test_an_audit_export_carries_the_checkpoints(world, app, tmp_path):
     content = out.read_text(encoding="utf-8-sig")
     assert "1 个检查点一致" in content  # the verification, in the export's language
     assert json.loads(line)["mac"] in content
+
+
+def test_keys_from_the_environment_are_parsed_strictly():
+    """``id:hex,id:hex``: the last is current, every key is kept, a key under 16 bytes or without
+    an id is refused (a short key would make the MAC guessable)."""
+    ring = audit_keys._parse_env(" a1:" + "11" * 16 + " , a2:" + "22" * 20 + ",")
+    assert ring.current_id == "a2"
+    assert ring.keys == {"a1": b"\x11" * 16, "a2": b"\x22" * 20}
+    for bad in ("a1:" + "11" * 15, ":" + "11" * 16, "a1:nothex" + "1" * 32, " , "):
+        with pytest.raises(audit_keys.AuditKeyError):
+            audit_keys._parse_env(bad)
+
+
+def test_rotation_names_each_new_key_after_the_others(tmp_path):
+    config = {"DATA_DIR": str(tmp_path), "AUDIT_KEYS": "", "GONGJIAN_ENV": "demo"}
+    assert audit_keys.keyring(config).current_id == "k1"
+    assert [audit_keys.rotate(config) for _ in range(3)] == ["k2", "k3", "k4"]
+    ring = audit_keys.keyring(config)
+    assert ring.current_id == "k4" and set(ring.keys) == {"k1", "k2", "k3", "k4"}
+    assert len({bytes(key) for key in ring.keys.values()}) == 4
+    assert audit_keys._new_key_id({"k1": b"", "k3": b""}) == "k4"
+    with pytest.raises(audit_keys.AuditKeyError):
+        audit_keys.rotate({**config, "AUDIT_KEYS": "e1:" + "ab" * 32})
